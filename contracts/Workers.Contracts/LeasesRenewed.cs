@@ -1,0 +1,13 @@
+namespace Workers.Contracts;
+
+/// <summary>Reply to a <see cref="WorkerHeartbeat"/>: which leases were extended and which the worker no longer holds.</summary>
+public sealed record LeasesRenewed
+{
+    public string WorkerId { get; init; } = "";
+
+    /// <summary>The new expiry of every renewed lease.</summary>
+    public DateTimeOffset ExpiresAt { get; init; }
+
+    /// <summary>Leases that were not renewed: the worker must stop those runs at once.</summary>
+    public IReadOnlyList<LostLease> Lost { get; init; } = [];
+}

@@ -1,0 +1,19 @@
+namespace Workers.Contracts;
+
+/// <summary>The attempt was stopped on its worker after a cancel request.</summary>
+public sealed record RunCancelled
+{
+    public Guid RunId { get; init; }
+
+    public int Attempt { get; init; }
+
+    public Guid LeaseId { get; init; }
+
+    public string WorkerId { get; init; } = "";
+
+    public string? Reason { get; init; }
+
+    public RunUsage Usage { get; init; } = new();
+
+    public DateTimeOffset FinishedAt { get; init; }
+}

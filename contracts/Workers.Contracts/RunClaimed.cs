@@ -1,0 +1,14 @@
+namespace Workers.Contracts;
+
+/// <summary>The lease is granted: the worker may execute the attempt until the lease expires unless heartbeats extend it.</summary>
+public sealed record RunClaimed
+{
+    public Guid RunId { get; init; }
+
+    public int Attempt { get; init; }
+
+    /// <summary>Fencing token: every event about this attempt carries it; events with another lease id are ignored.</summary>
+    public Guid LeaseId { get; init; }
+
+    public DateTimeOffset LeaseExpiresAt { get; init; }
+}

@@ -1,0 +1,26 @@
+using System.Text.Json;
+
+namespace Workers.Agents.Definitions;
+
+/// <summary>One agent from the definitions file.</summary>
+public sealed record AgentDefinition
+{
+    public required string Name { get; init; }
+
+    public string? Description { get; init; }
+
+    /// <summary>The runtimes this agent can run on, in order of preference (the first is the default).</summary>
+    public required IReadOnlyList<string> Runtimes { get; init; }
+
+    /// <summary>Each runtime's settings section (e.g. the <c>process:</c> block), as JSON.</summary>
+    public IReadOnlyDictionary<string, JsonElement> Settings { get; init; } = new Dictionary<string, JsonElement>();
+
+    public AgentLimits Limits { get; init; } = new();
+}
+
+/// <summary>Limits from the definition; the request may override them.</summary>
+public sealed record AgentLimits
+{
+    /// <summary>Attempts in all, the first included. Null: the fleet default.</summary>
+    public int? MaxAttempts { get; init; }
+}

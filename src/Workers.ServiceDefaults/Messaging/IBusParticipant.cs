@@ -1,0 +1,17 @@
+using MassTransit;
+
+namespace Workers.ServiceDefaults.Messaging;
+
+/// <summary>
+/// A part of the process that puts consumers or sagas on the bus (the orchestrator, the worker).
+/// MassTransit allows one <c>AddMassTransit</c> call per container, so each part registers a participant
+/// and <see cref="WorkersBusExtensions.AddWorkersBus"/> composes them: the embedded mode runs both in one process.
+/// </summary>
+public interface IBusParticipant
+{
+    /// <summary>Registers consumers, sagas and request clients.</summary>
+    void AddRegistrations(IBusRegistrationConfigurator configurator);
+
+    /// <summary>Declares the receive endpoints this part owns, once the transport is known.</summary>
+    void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator configurator, BusTransport transport);
+}
