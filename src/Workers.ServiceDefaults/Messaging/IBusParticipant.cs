@@ -5,7 +5,7 @@ namespace Workers.ServiceDefaults.Messaging;
 /// <summary>
 /// A part of the process that puts consumers or sagas on the bus (the orchestrator, the worker).
 /// MassTransit allows one <c>AddMassTransit</c> call per container, so each part registers a participant
-/// and <see cref="WorkersBusExtensions.AddWorkersBus"/> composes them: the embedded mode runs both in one process.
+/// and <c>AddWorkersBus()</c> composes them: the embedded mode runs both in one process.
 /// </summary>
 public interface IBusParticipant
 {
