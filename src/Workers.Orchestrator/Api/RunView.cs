@@ -1,0 +1,58 @@
+namespace Workers.Orchestrator.Api;
+
+/// <summary>One run as the HTTP API and the CLI show it (JSON, camelCase).</summary>
+public sealed record RunView
+{
+    public Guid RunId { get; init; }
+    public string State { get; init; } = "";
+    public string Agent { get; init; } = "";
+    public string Runtime { get; init; } = "";
+    public int Priority { get; init; }
+    public int Attempt { get; init; }
+    public int MaxAttempts { get; init; }
+    public string? Tenant { get; init; }
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
+    public string? WorkerId { get; init; }
+    public string? Input { get; init; }
+    /// <summary>The final result text.</summary>
+    public string? Output { get; init; }
+    /// <summary>Why the run failed, was rejected or cancelled.</summary>
+    public string? Error { get; init; }
+    public DateTimeOffset SubmittedAt { get; init; }
+    public DateTimeOffset? StartedAt { get; init; }
+    public DateTimeOffset? FinishedAt { get; init; }
+    public DateTimeOffset? LeaseExpiresAt { get; init; }
+    public DateTimeOffset? NextAttemptAt { get; init; }
+    public DateTimeOffset UpdatedAt { get; init; }
+    public RunUsageView Usage { get; init; } = new();
+}
+
+/// <summary>Steps, tool calls, tokens and cost so far.</summary>
+public sealed record RunUsageView
+{
+    public int Steps { get; init; }
+    public int ToolCalls { get; init; }
+    public long InputTokens { get; init; }
+    public long OutputTokens { get; init; }
+    public decimal CostUsd { get; init; }
+}
+
+/// <summary>A page of runs; pass <see cref="NextCursor"/> as <c>cursor</c> for the next page (null: no more).</summary>
+public sealed record RunPage(IReadOnlyList<RunView> Items, string? NextCursor);
+
+/// <summary>Body of <c>POST /api/runs</c>.</summary>
+public sealed record SubmitRunRequest
+{
+    /// <summary>Optional client-chosen id (the idempotency key); a new one is made when absent.</summary>
+    public Guid? RunId { get; init; }
+    public string? Agent { get; init; }
+    public string? Input { get; init; }
+    public int? Priority { get; init; }
+    public string? Runtime { get; init; }
+    public string? Tenant { get; init; }
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
+    public int? MaxAttempts { get; init; }
+}
+
+/// <summary>Answer of <c>POST /api/runs</c> (202) and <c>POST /api/runs/{id}/cancel</c>.</summary>
+public sealed record RunAccepted(Guid RunId, string State, string? Detail = null);

@@ -1,0 +1,7 @@
+var builder = Host.CreateApplicationBuilder(args);
+
+builder.AddServiceDefaults();
+builder.AddWorker();
+builder.AddWorkersBus();
+
+await builder.Build().RunAsync();
