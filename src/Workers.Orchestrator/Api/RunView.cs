@@ -56,3 +56,18 @@ public sealed record SubmitRunRequest
 
 /// <summary>Answer of <c>POST /api/runs</c> (202) and <c>POST /api/runs/{id}/cancel</c>.</summary>
 public sealed record RunAccepted(Guid RunId, string State, string? Detail = null);
+
+/// <summary>One worker from the registry (<c>GET /api/workers</c>).</summary>
+public sealed record WorkerView
+{
+    public string WorkerId { get; init; } = "";
+    public string HostName { get; init; } = "";
+    public IReadOnlyList<string> Runtimes { get; init; } = [];
+    public int Slots { get; init; }
+    public int ActiveRuns { get; init; }
+    public bool Draining { get; init; }
+    /// <summary><c>alive</c>, or <c>lost</c> when no heartbeat came within the lease duration.</summary>
+    public string Status { get; init; } = "";
+    public DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset LastSeenAt { get; init; }
+}
