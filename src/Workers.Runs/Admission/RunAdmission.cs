@@ -1,0 +1,95 @@
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using Workers.Agents.Definitions;
+using Workers.Agents.Runtimes;
+using Workers.Contracts;
+
+namespace Workers.Runs.Admission;
+
+/// <summary>
+/// Decides whether a submission can run and, if so, on what: the agent, the runtime, the attempt budget.
+/// Used by the saga (every producer) and by the HTTP API (to answer 400 at once); both give the same reasons.
+/// </summary>
+public sealed class RunAdmission(IAgentCatalog catalog, IOptions<RunOptions> options)
+{
+    public const int MinPriority = 0;
+    public const int MaxPriority = 9;
+    const int MaxLabels = 64;
+    const int MaxLabelLength = 256;
+
+    /// <summary>Checks a submission. Returns the admitted run, or a rejection whose reason says what to fix.</summary>
+    public AdmissionResult Admit(SubmitRun request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var policy = options.Value;
+
+        if (request.RunId == Guid.Empty)
+            return AdmissionResult.Reject("runId is required (a GUID chosen by the producer; it is the idempotency key).");
+        if (string.IsNullOrWhiteSpace(request.Agent))
+            return AdmissionResult.Reject($"agent is required; known agents: {KnownAgents()}.");
+        if (!catalog.TryGet(request.Agent, out var agent))
+            return AdmissionResult.Reject($"unknown agent '{request.Agent}'; known agents: {KnownAgents()}.");
+        if (request.Priority is < MinPriority or > MaxPriority)
+            return AdmissionResult.Reject($"priority {request.Priority} is out of range; use {MinPriority} (lowest) to {MaxPriority} (highest).");
+        if (string.IsNullOrWhiteSpace(request.Input))
+            return AdmissionResult.Reject("input is empty; give the agent a task.");
+        if (request.Input.Length > policy.MaxInputLength)
+            return AdmissionResult.Reject($"input is {request.Input.Length} characters; the limit is {policy.MaxInputLength} (setting Workers:Runs:MaxInputLength).");
+        if (request.Labels is { Count: > MaxLabels })
+            return AdmissionResult.Reject($"{request.Labels.Count} labels given; at most {MaxLabels} are allowed.");
+        if (request.Labels?.FirstOrDefault(l => l.Key.Length > MaxLabelLength || l.Value.Length > MaxLabelLength) is { Key: not null } longLabel)
+            return AdmissionResult.Reject($"label '{Truncate(longLabel.Key)}' is too long; keys and values are at most {MaxLabelLength} characters.");
+
+        string runtime;
+        if (!string.IsNullOrWhiteSpace(request.Runtime))
+        {
+            if (!RuntimeNames.All.Contains(request.Runtime))
+                return AdmissionResult.Reject($"unknown runtime '{request.Runtime}'; known runtimes: {string.Join(", ", RuntimeNames.All)}.");
+            if (!agent.Runtimes.Contains(request.Runtime))
+                return AdmissionResult.Reject($"agent '{agent.Name}' does not support runtime '{request.Runtime}'; it supports: {string.Join(", ", agent.Runtimes)}.");
+            runtime = request.Runtime;
+        }
+        else
+        {
+            runtime = agent.Runtimes[0];
+        }
+
+        var maxAttempts = request.Limits?.MaxAttempts ?? agent.Limits.MaxAttempts ?? policy.DefaultMaxAttempts;
+        if (maxAttempts is < 1 or > 100)
+            return AdmissionResult.Reject($"limits.maxAttempts {maxAttempts} is out of range; use 1 to 100.");
+
+        var spec = new AgentSpec
+        {
+            Name = agent.Name,
+            Runtime = runtime,
+            Settings = agent.Settings.TryGetValue(runtime, out var settings) ? settings : null,
+        };
+        return AdmissionResult.Admit(runtime, maxAttempts, spec);
+    }
+
+    string KnownAgents()
+    {
+        var names = catalog.Agents.Select(a => a.Name).Order(StringComparer.Ordinal).ToList();
+        return names.Count == 0 ? "(none: the agents file defines no agent)" : string.Join(", ", names);
+    }
+
+    static string Truncate(string value) => value.Length <= 40 ? value : value[..40] + "…";
+}
+
+/// <summary>The outcome of <see cref="RunAdmission.Admit"/>.</summary>
+public sealed record AdmissionResult
+{
+    public bool Admitted => RejectionReason is null;
+    public string? RejectionReason { get; private init; }
+    public string Runtime { get; private init; } = "";
+    public int MaxAttempts { get; private init; }
+    public AgentSpec? Spec { get; private init; }
+
+    public static AdmissionResult Reject(string reason) => new() { RejectionReason = reason };
+
+    public static AdmissionResult Admit(string runtime, int maxAttempts, AgentSpec spec) =>
+        new() { Runtime = runtime, MaxAttempts = maxAttempts, Spec = spec };
+
+    /// <summary>The spec as stored on the run row.</summary>
+    public string? SpecJson => Spec is null ? null : JsonSerializer.Serialize(Spec, JsonSerializerOptions.Web);
+}

@@ -1,0 +1,43 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Workers.Runs;
+
+/// <summary>Lifecycle policy of the orchestrator. Section <c>Workers:Runs</c>.</summary>
+public sealed class RunOptions
+{
+    public const string SectionName = "Workers:Runs";
+
+    /// <summary>How long a lease lasts without a heartbeat. A lost worker's runs restart elsewhere after at most this.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Attempts in all when neither the request nor the agent says (1 = no retries).</summary>
+    [Range(1, 100)]
+    public int DefaultMaxAttempts { get; set; } = 3;
+
+    /// <summary>Backoff before the second attempt; doubles per attempt, with ±20% jitter.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The longest backoff between attempts.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// A queued attempt not claimed within this is dispatched again (its message may have been lost); the wait
+    /// doubles per re-dispatch up to <see cref="RedispatchMaxDelay"/> so a long backlog is not flooded with copies.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RedispatchDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RedispatchMaxDelay { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>Largest accepted input, in characters.</summary>
+    [Range(1, 64 * 1024 * 1024)]
+    public int MaxInputLength { get; set; } = 1024 * 1024;
+
+    /// <summary>Largest stored output, in characters (longer output keeps its tail).</summary>
+    [Range(1024, 64 * 1024 * 1024)]
+    public int MaxOutputLength { get; set; } = 1024 * 1024;
+}

@@ -1,0 +1,141 @@
+using MassTransit;
+using Workers.Contracts;
+
+namespace Workers.Runs.StateMachine;
+
+/// <summary>
+/// The run lifecycle, the single source of truth. Broker messages are hints: every event carries the attempt
+/// (and, after a claim, the lease id), and one that does not match the row is ignored, so duplicates and
+/// out-of-order deliveries never move a run.
+/// </summary>
+public sealed class RunStateMachine : MassTransitStateMachine<RunState>
+{
+    public RunStateMachine(RunLifecycle lifecycle)
+    {
+        ArgumentNullException.ThrowIfNull(lifecycle);
+
+        InstanceState(x => x.CurrentState);
+
+        Event(() => SubmitRequested, e => e.CorrelateById(m => m.Message.RunId));
+        Event(() => ClaimRequested, e =>
+        {
+            e.CorrelateById(m => m.Message.RunId);
+            e.OnMissingInstance(m => m.ExecuteAsync(c => c.RespondAsync(RunLifecycle.UnknownRunClaimRejected(c.Message))));
+        });
+        Event(() => CancelRequested, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
+        Event(() => AttemptSucceeded, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
+        Event(() => AttemptFailed, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
+        Event(() => AttemptCancelled, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
+        Event(() => LeaseExpired, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
+        Event(() => RetryDelayElapsed, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
+        Event(() => DispatchElapsed, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
+
+        // Stale or duplicate events in states that do not expect them are normal traffic, not faults.
+        OnUnhandledEvent(context => context.Ignore());
+
+        Initially(
+            When(SubmitRequested)
+                .Then(lifecycle.Admit)
+                .IfElse(c => c.Saga.ErrorKind == RunLifecycle.RejectedKind,
+                    rejected => rejected.TransitionTo(Rejected).PublishRejected(),
+                    admitted => admitted.TransitionTo(Queued).Dispatch(lifecycle)));
+
+        During(Queued,
+            When(ClaimRequested, c => c.Message.Attempt == c.Saga.Attempt)
+                .Then(lifecycle.GrantLease)
+                .TransitionTo(Running)
+                .RespondClaimed(),
+            When(ClaimRequested, c => c.Message.Attempt != c.Saga.Attempt)
+                .RejectClaim("the attempt is stale"),
+            // A redelivered submission means the first handling may have crashed after its commit, before its
+            // dispatch left: send the dispatch again (a duplicate is refused at claim time).
+            When(SubmitRequested)
+                .Dispatch(lifecycle),
+            When(DispatchElapsed, c => c.Message.Attempt == c.Saga.Attempt)
+                .Dispatch(lifecycle),
+            When(CancelRequested)
+                .Then(lifecycle.CancelBeforeStart)
+                .TransitionTo(Cancelled));
+
+        During(Running,
+            When(ClaimRequested, c => c.Message.ClaimId == c.Saga.ClaimId)
+                .RespondClaimed(),
+            When(ClaimRequested, c => c.Message.ClaimId != c.Saga.ClaimId)
+                .RejectClaim("the run is already claimed"),
+            When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.RecordSuccess)
+                .TransitionTo(Succeeded),
+            When(AttemptFailed, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.RecordFailure)
+                .RetryOrFail(lifecycle, this),
+            When(AttemptCancelled, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.RecordCancelled)
+                .TransitionTo(Cancelled),
+            When(LeaseExpired, c => c.Message.LeaseId == c.Saga.LeaseId && lifecycle.LeaseHasExpired(c.Saga))
+                .Then(lifecycle.RecordLeaseLost)
+                .RetryOrFail(lifecycle, this),
+            When(CancelRequested)
+                .Then(lifecycle.RequestCancel)
+                .TransitionTo(Cancelling)
+                .SendStopRun());
+
+        During(Cancelling,
+            When(ClaimRequested)
+                .RejectClaim("the run is being cancelled"),
+            When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.RecordSuccess)
+                .TransitionTo(Succeeded),
+            When(AttemptFailed, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.FinishCancel)
+                .TransitionTo(Cancelled),
+            When(AttemptCancelled, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.RecordCancelled)
+                .TransitionTo(Cancelled),
+            When(LeaseExpired, c => c.Message.LeaseId == c.Saga.LeaseId && lifecycle.LeaseHasExpired(c.Saga))
+                .Then(lifecycle.FinishCancel)
+                .TransitionTo(Cancelled),
+            // Nudge the worker again: the first StopRun may have been lost.
+            When(CancelRequested)
+                .SendStopRun());
+
+        During(RetryScheduled,
+            When(ClaimRequested)
+                .RejectClaim("the attempt is stale"),
+            When(RetryDelayElapsed, c => c.Message.Attempt == c.Saga.Attempt && lifecycle.RetryIsDue(c.Saga))
+                .Then(lifecycle.BeginNextAttempt)
+                .TransitionTo(Queued)
+                .Dispatch(lifecycle),
+            When(CancelRequested)
+                .Then(lifecycle.CancelBeforeStart)
+                .TransitionTo(Cancelled));
+
+        During(Succeeded, Failed, Cancelled,
+            When(ClaimRequested)
+                .RejectClaim("the run has finished"));
+
+        During(Rejected,
+            When(ClaimRequested)
+                .RejectClaim("the run was rejected"),
+            When(SubmitRequested)
+                .PublishRejected());
+    }
+
+    public State Queued { get; } = null!;
+    public State Running { get; } = null!;
+    public State Cancelling { get; } = null!;
+    public State RetryScheduled { get; } = null!;
+    public State Succeeded { get; } = null!;
+    public State Failed { get; } = null!;
+    public State Cancelled { get; } = null!;
+    public State Rejected { get; } = null!;
+
+    public Event<SubmitRun> SubmitRequested { get; } = null!;
+    public Event<ClaimRun> ClaimRequested { get; } = null!;
+    public Event<CancelRun> CancelRequested { get; } = null!;
+    public Event<RunSucceeded> AttemptSucceeded { get; } = null!;
+    public Event<RunFailed> AttemptFailed { get; } = null!;
+    public Event<RunCancelled> AttemptCancelled { get; } = null!;
+    public Event<LeaseExpired> LeaseExpired { get; } = null!;
+    public Event<RetryDelayElapsed> RetryDelayElapsed { get; } = null!;
+    public Event<DispatchElapsed> DispatchElapsed { get; } = null!;
+}

@@ -1,0 +1,67 @@
+using MassTransit;
+using Workers.Contracts;
+using Workers.ServiceDefaults.Messaging;
+
+namespace Workers.Runs.StateMachine;
+
+/// <summary>Multi-step behaviours of <see cref="RunStateMachine"/>, so each transition reads as one line.</summary>
+static class RunStateMachineBehaviors
+{
+    /// <summary>Sends the current attempt to its runtime's priority queue and arms the re-dispatch timer.</summary>
+    public static EventActivityBinder<RunState, T> Dispatch<T>(this EventActivityBinder<RunState, T> binder, RunLifecycle lifecycle)
+        where T : class =>
+        binder
+            .Then(lifecycle.ArmRedispatch)
+            .ThenAsync(async context =>
+            {
+                var run = context.Saga;
+                var endpoint = await context.GetSendEndpoint(RunQueues.DispatchAddress(run.Runtime)).ConfigureAwait(false);
+                await endpoint.Send(RunLifecycle.ToExecuteRun(run), send => send.TrySetPriority((byte)run.Priority), context.CancellationToken)
+                    .ConfigureAwait(false);
+            });
+
+    public static EventActivityBinder<RunState, ClaimRun> RespondClaimed(this EventActivityBinder<RunState, ClaimRun> binder) =>
+        binder.Respond(context => new RunClaimed
+        {
+            RunId = context.Saga.CorrelationId,
+            Attempt = context.Saga.Attempt,
+            LeaseId = context.Saga.LeaseId!.Value,
+            LeaseExpiresAt = context.Saga.LeaseExpiresAt!.Value,
+        });
+
+    public static EventActivityBinder<RunState, ClaimRun> RejectClaim(this EventActivityBinder<RunState, ClaimRun> binder, string reason) =>
+        binder.Respond(context => new ClaimRejected
+        {
+            RunId = context.Saga.CorrelationId,
+            Attempt = context.Message.Attempt,
+            State = context.Saga.CurrentState,
+            Reason = reason,
+        });
+
+    public static EventActivityBinder<RunState, SubmitRun> PublishRejected(this EventActivityBinder<RunState, SubmitRun> binder) =>
+        binder.PublishAsync(context => context.Init<RunRejected>(new RunRejected
+        {
+            RunId = context.Saga.CorrelationId,
+            Reason = context.Saga.LastError ?? "",
+        }));
+
+    /// <summary>Tells the worker holding the lease to stop. Without an address (an old claim) the heartbeat reply carries it.</summary>
+    public static EventActivityBinder<RunState, CancelRun> SendStopRun(this EventActivityBinder<RunState, CancelRun> binder) =>
+        binder.ThenAsync(async context =>
+        {
+            var run = context.Saga;
+            if (run.WorkerAddress is null || run.LeaseId is null)
+                return;
+            var endpoint = await context.GetSendEndpoint(new Uri(run.WorkerAddress)).ConfigureAwait(false);
+            await endpoint.Send(new StopRun { RunId = run.CorrelationId, LeaseId = run.LeaseId.Value, Reason = run.LastError ?? "cancelled" },
+                context.CancellationToken).ConfigureAwait(false);
+        });
+
+    /// <summary>After a failed attempt: another attempt after a backoff if it may succeed and the budget allows, else Failed.</summary>
+    public static EventActivityBinder<RunState, T> RetryOrFail<T>(this EventActivityBinder<RunState, T> binder, RunLifecycle lifecycle,
+        RunStateMachine machine)
+        where T : class =>
+        binder.IfElse(context => RunLifecycle.ShouldRetry(context.Saga),
+            retry => retry.Then(lifecycle.ScheduleRetry).TransitionTo(machine.RetryScheduled),
+            fail => fail.Then(lifecycle.FinishFailed).TransitionTo(machine.Failed));
+}

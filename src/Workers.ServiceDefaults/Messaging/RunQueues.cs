@@ -1,0 +1,22 @@
+namespace Workers.ServiceDefaults.Messaging;
+
+/// <summary>
+/// Names of the dispatch queues: one priority queue per runtime, so a run only reaches workers that offer its runtime.
+/// </summary>
+public static class RunQueues
+{
+    /// <summary>
+    /// RabbitMQ 3.10 supports priority on classic queues only; 10 levels as recommended. Every declaration of a
+    /// dispatch queue must use exactly this value, or the broker refuses it with PRECONDITION_FAILED.
+    /// </summary>
+    public const byte MaxPriority = 10;
+
+    /// <summary>The queue (and the exchange bound to it, of the same name) for a runtime's dispatches.</summary>
+    public static string ForRuntime(string runtime) => $"runs-{runtime}";
+
+    /// <summary>
+    /// The send address of a runtime's dispatches. The exchange, not <c>queue:</c>: sending to a queue address
+    /// would declare the queue without <c>x-max-priority</c> and clash with the workers' declaration.
+    /// </summary>
+    public static Uri DispatchAddress(string runtime) => new($"exchange:{ForRuntime(runtime)}");
+}
