@@ -1,5 +1,9 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Workers.Orchestrator.Api;
+using Workers.Orchestrator.Health;
 
 #pragma warning disable IDE0130 // Extension methods live where hosts look for them.
 namespace Microsoft.Extensions.Hosting;
@@ -12,13 +16,19 @@ public static class OrchestratorExtensions
     public static IHostApplicationBuilder AddOrchestrator(this IHostApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        builder.AddRuns();
+        builder.Services.AddProblemDetails();
+        builder.Services.AddHealthChecks().AddCheck<StoreHealthCheck>("run-store", tags: ["ready"]);
         return builder;
     }
 
-    /// <summary>Maps the HTTP API (<c>/api/runs</c>, <c>/api/workers</c>) and the health checks.</summary>
+    /// <summary>Maps the HTTP API (<c>/api/runs</c>, <c>/api/workers</c>, <c>/api/stats</c>) and the health checks.</summary>
     public static IEndpointRouteBuilder MapOrchestrator(this IEndpointRouteBuilder endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
+        endpoints.MapRunsApi();
+        endpoints.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+        endpoints.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
         return endpoints;
     }
 }

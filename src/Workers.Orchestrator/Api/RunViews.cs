@@ -1,0 +1,38 @@
+using System.Text.Json;
+using Workers.Runs.StateMachine;
+
+namespace Workers.Orchestrator.Api;
+
+static class RunViews
+{
+    public static RunView From(RunState run) => new()
+    {
+        RunId = run.CorrelationId,
+        State = run.CurrentState,
+        Agent = run.Agent,
+        Runtime = run.Runtime,
+        Priority = run.Priority,
+        Attempt = run.Attempt,
+        MaxAttempts = run.MaxAttempts,
+        Tenant = run.Tenant,
+        Labels = run.LabelsJson is null ? null : JsonSerializer.Deserialize<Dictionary<string, string>>(run.LabelsJson, JsonSerializerOptions.Web),
+        WorkerId = run.WorkerId,
+        Input = run.Input,
+        Output = run.Output,
+        Error = run.LastError,
+        SubmittedAt = run.SubmittedAt,
+        StartedAt = run.StartedAt,
+        FinishedAt = run.FinishedAt,
+        LeaseExpiresAt = run.LeaseExpiresAt,
+        NextAttemptAt = run.NextAttemptAt,
+        UpdatedAt = run.UpdatedAt,
+        Usage = new RunUsageView
+        {
+            Steps = run.Steps,
+            ToolCalls = run.ToolCalls,
+            InputTokens = run.InputTokens,
+            OutputTokens = run.OutputTokens,
+            CostUsd = run.CostUsd,
+        },
+    };
+}

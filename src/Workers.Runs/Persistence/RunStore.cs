@@ -1,0 +1,320 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using MassTransit;
+using Workers.Contracts;
+using Workers.Runs.StateMachine;
+
+namespace Workers.Runs.Persistence;
+
+/// <summary>
+/// The saga-state table and the worker registry in PostgreSQL or SQLite. Every run write is guarded by the
+/// row's version (optimistic concurrency); writers outside the saga (heartbeats, the sweeper) bump it too, so
+/// no transition is ever lost to a stale write.
+/// </summary>
+public sealed class RunStore : IAsyncDisposable
+{
+    readonly DbDataSource _dataSource;
+
+    public RunStore(SqlDialect dialect, string connectionString)
+    {
+        ArgumentNullException.ThrowIfNull(dialect);
+        Dialect = dialect;
+        _dataSource = dialect.CreateDataSource(connectionString);
+    }
+
+    public SqlDialect Dialect { get; }
+
+    internal DbDataSource DataSource => _dataSource;
+
+    public async Task<RunState?> LoadAsync(Guid runId, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand($"SELECT {RunColumns.SelectList} FROM runs WHERE run_id = @run_id");
+        command.AddParameter("run_id", Dialect.ToDb(runId));
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? RunColumns.Read(reader, Dialect) : null;
+    }
+
+    /// <summary>Inserts a new run; a run with the same id already there is a concurrency conflict (the retry loads it).</summary>
+    public async Task InsertAsync(RunState run, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        run.Version = 1;
+        await using var command = _dataSource.CreateCommand(RunColumns.InsertSql);
+        RunColumns.AddParameters(command, run, Dialect);
+        try
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DbException ex) when (IsUniqueViolation(ex))
+        {
+            throw new ConcurrencyException($"run {run.CorrelationId} was inserted concurrently", typeof(RunState), run.CorrelationId, ex);
+        }
+    }
+
+    /// <summary>Writes the run if nobody wrote it since it was read; otherwise throws <see cref="ConcurrencyException"/>.</summary>
+    public async Task UpdateAsync(RunState run, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var expected = run.Version;
+        run.Version = expected + 1;
+        await using var command = _dataSource.CreateCommand(RunColumns.UpdateSql);
+        RunColumns.AddParameters(command, run, Dialect);
+        command.AddParameter("expected_version", expected);
+        var rows = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        if (rows == 0)
+        {
+            run.Version = expected;
+            throw new ConcurrencyException($"run {run.CorrelationId} changed since version {expected} was read", typeof(RunState), run.CorrelationId);
+        }
+    }
+
+    public async Task DeleteAsync(Guid runId, CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand("DELETE FROM runs WHERE run_id = @run_id");
+        command.AddParameter("run_id", Dialect.ToDb(runId));
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs newest first, filtered, paged by an opaque keyset cursor.</summary>
+    public async Task<(IReadOnlyList<RunState> Runs, string? NextCursor)> QueryAsync(RunQuery query, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        var sql = new StringBuilder($"SELECT {RunColumns.SelectList} FROM runs WHERE 1 = 1");
+        await using var command = _dataSource.CreateCommand();
+        void Filter(string column, string? value)
+        {
+            if (value is null)
+                return;
+            sql.Append(CultureInfo.InvariantCulture, $" AND {column} = @{column}");
+            command.AddParameter(column, value);
+        }
+        Filter("current_state", query.State);
+        Filter("runtime", query.Runtime);
+        Filter("agent", query.Agent);
+        Filter("tenant", query.Tenant);
+        if (query.Cursor is { } cursor)
+        {
+            sql.Append(" AND (submitted_at < @cursor_at OR (submitted_at = @cursor_at AND run_id < @cursor_id))");
+            command.AddParameter("cursor_at", Dialect.ToDb(cursor.SubmittedAt));
+            command.AddParameter("cursor_id", Dialect.ToDb(cursor.RunId));
+        }
+        sql.Append(" ORDER BY submitted_at DESC, run_id DESC LIMIT @limit");
+        command.AddParameter("limit", query.Limit + 1);
+        command.CommandText = sql.ToString();
+
+        var runs = new List<RunState>(query.Limit + 1);
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                runs.Add(RunColumns.Read(reader, Dialect));
+        }
+        if (runs.Count <= query.Limit)
+            return (runs, null);
+        runs.RemoveAt(runs.Count - 1);
+        var last = runs[^1];
+        return (runs, new RunCursor(last.SubmittedAt, last.CorrelationId).Encode());
+    }
+
+    /// <summary>Runs per state and the age of the oldest queued run: what an autoscaler and a dashboard need.</summary>
+    public async Task<RunCounts> CountAsync(CancellationToken cancellationToken = default)
+    {
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        await using (var command = _dataSource.CreateCommand("SELECT current_state, COUNT(*) FROM runs GROUP BY current_state"))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                counts[reader.GetString(0)] = reader.GetInt64(1);
+        }
+        DateTimeOffset? oldestQueued = null;
+        await using (var command = _dataSource.CreateCommand("SELECT MIN(submitted_at) FROM runs WHERE current_state = @state"))
+        {
+            command.AddParameter("state", RunStates.Queued);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false) && !reader.IsDBNull(0))
+                oldestQueued = Dialect.ReadTime(reader, 0);
+        }
+        return new RunCounts(counts, oldestQueued);
+    }
+
+    /// <summary>
+    /// Takes up to <paramref name="batch"/> runs whose timer is due and pushes their due time to
+    /// <paramref name="recheckAt"/>, in one statement: if the timer message is lost, the run comes due again then.
+    /// Rows another sweeper holds are skipped, so several orchestrators share the work.
+    /// </summary>
+    public async Task<IReadOnlyList<DueRun>> TakeDueAsync(DateTimeOffset now, DateTimeOffset recheckAt, int batch, CancellationToken cancellationToken = default)
+    {
+        var sql = $"""
+            UPDATE runs SET due_at = @recheck_at, version = version + 1
+            WHERE run_id IN (SELECT run_id FROM runs WHERE due_at <= @now ORDER BY due_at LIMIT @batch {Dialect.SkipLocked})
+            RETURNING run_id, current_state, attempt, lease_id
+            """;
+        await using var command = _dataSource.CreateCommand(sql);
+        command.AddParameter("recheck_at", Dialect.ToDb(recheckAt));
+        command.AddParameter("now", Dialect.ToDb(now));
+        command.AddParameter("batch", batch);
+        var due = new List<DueRun>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            due.Add(new DueRun(Dialect.ReadGuid(reader, 0), reader.GetString(1), reader.GetInt32(2),
+                reader.IsDBNull(3) ? null : Dialect.ReadGuid(reader, 3)));
+        }
+        return due;
+    }
+
+    /// <summary>
+    /// Extends every lease in the heartbeat that is still the run's current lease of a running attempt, records the
+    /// progress it carries, and refreshes the worker registry. Returns the leases the worker must give up, with why.
+    /// </summary>
+    public async Task<IReadOnlyList<LostLease>> RenewLeasesAsync(WorkerHeartbeat heartbeat, DateTimeOffset now, DateTimeOffset expiresAt,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(heartbeat);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+
+        var renewed = new HashSet<Guid>();
+        foreach (var lease in heartbeat.Leases)
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = $"""
+                UPDATE runs SET lease_expires_at = @expires_at, due_at = @expires_at, updated_at = @now, version = version + 1,
+                    steps = {Dialect.Greatest("steps", "@steps")}, tool_calls = {Dialect.Greatest("tool_calls", "@tool_calls")},
+                    input_tokens = {Dialect.Greatest("input_tokens", "@input_tokens")}, output_tokens = {Dialect.Greatest("output_tokens", "@output_tokens")},
+                    cost_usd = {(Dialect.Provider == StoreProvider.Postgres ? "GREATEST(cost_usd, @cost_usd)" : "cost_usd")}
+                WHERE run_id = @run_id AND lease_id = @lease_id AND current_state = @running
+                """;
+            command.AddParameter("expires_at", Dialect.ToDb(expiresAt));
+            command.AddParameter("now", Dialect.ToDb(now));
+            command.AddParameter("steps", lease.Usage.Steps);
+            command.AddParameter("tool_calls", lease.Usage.ToolCalls);
+            command.AddParameter("input_tokens", lease.Usage.InputTokens);
+            command.AddParameter("output_tokens", lease.Usage.OutputTokens);
+            command.AddParameter("cost_usd", Dialect.ToDb(lease.Usage.CostUsd));
+            command.AddParameter("run_id", Dialect.ToDb(lease.RunId));
+            command.AddParameter("lease_id", Dialect.ToDb(lease.LeaseId));
+            command.AddParameter("running", RunStates.Running);
+            if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 1)
+                renewed.Add(lease.RunId);
+        }
+
+        var lost = new List<LostLease>();
+        foreach (var lease in heartbeat.Leases.Where(l => !renewed.Contains(l.RunId)))
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "SELECT current_state, lease_id, attempt, worker_id FROM runs WHERE run_id = @run_id";
+            command.AddParameter("run_id", Dialect.ToDb(lease.RunId));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var reason = "no such run";
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var state = reader.GetString(0);
+                var currentLease = reader.IsDBNull(1) ? (Guid?)null : Dialect.ReadGuid(reader, 1);
+                reason = state == RunStates.Cancelling && currentLease == lease.LeaseId ? LostLeaseReasons.CancelRequested
+                    : currentLease != lease.LeaseId ? $"lease superseded: attempt {reader.GetInt32(2)} is held by '{(reader.IsDBNull(3) ? "nobody" : reader.GetString(3))}'"
+                    : $"the run is {state}";
+            }
+            lost.Add(new LostLease { RunId = lease.RunId, LeaseId = lease.LeaseId, Reason = reason });
+        }
+
+        await UpsertWorkerAsync(connection, transaction, heartbeat, now, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return lost;
+    }
+
+    async Task UpsertWorkerAsync(DbConnection connection, DbTransaction transaction, WorkerHeartbeat heartbeat, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        await using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            INSERT INTO workers (worker_id, host_name, runtimes, slots, active_runs, draining, started_at, last_seen_at)
+            VALUES (@worker_id, @host_name, @runtimes, @slots, @active_runs, @draining, @started_at, @last_seen_at)
+            ON CONFLICT (worker_id) DO UPDATE SET host_name = excluded.host_name, runtimes = excluded.runtimes, slots = excluded.slots,
+                active_runs = excluded.active_runs, draining = excluded.draining, started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
+            """;
+        command.AddParameter("worker_id", heartbeat.WorkerId);
+        command.AddParameter("host_name", heartbeat.HostName);
+        command.AddParameter("runtimes", string.Join(',', heartbeat.Runtimes));
+        command.AddParameter("slots", heartbeat.Slots);
+        command.AddParameter("active_runs", heartbeat.Leases.Count);
+        command.AddParameter("draining", Dialect.ToDb(heartbeat.Draining));
+        command.AddParameter("started_at", Dialect.ToDb(heartbeat.StartedAt));
+        command.AddParameter("last_seen_at", Dialect.ToDb(now));
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<WorkerRecord>> ListWorkersAsync(CancellationToken cancellationToken = default)
+    {
+        await using var command = _dataSource.CreateCommand(
+            "SELECT worker_id, host_name, runtimes, slots, active_runs, draining, started_at, last_seen_at FROM workers ORDER BY worker_id");
+        var workers = new List<WorkerRecord>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            workers.Add(new WorkerRecord(reader.GetString(0), reader.GetString(1),
+                reader.GetString(2).Split(',', StringSplitOptions.RemoveEmptyEntries), reader.GetInt32(3), reader.GetInt32(4),
+                Dialect.ReadBool(reader, 5), Dialect.ReadTime(reader, 6), Dialect.ReadTime(reader, 7)));
+        }
+        return workers;
+    }
+
+    static bool IsUniqueViolation(DbException ex) =>
+        ex.SqlState == "23505" // PostgreSQL unique_violation
+        || ex is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 }; // SQLITE_CONSTRAINT
+
+    public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+}
+
+/// <summary>Why a heartbeat did not renew a lease, where the worker needs to tell the cases apart.</summary>
+public static class LostLeaseReasons
+{
+    /// <summary>The run is being cancelled: stop it and report it cancelled.</summary>
+    public const string CancelRequested = "cancel requested";
+}
+
+/// <summary>Filters for <see cref="RunStore.QueryAsync"/>.</summary>
+public sealed record RunQuery(string? State = null, string? Runtime = null, string? Agent = null, string? Tenant = null, int Limit = 50,
+    RunCursor? Cursor = null);
+
+/// <summary>Keyset position in the newest-first listing.</summary>
+public sealed record RunCursor(DateTimeOffset SubmittedAt, Guid RunId)
+{
+    public string Encode() =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes($"{SubmittedAt.ToUnixTimeMilliseconds()}:{RunId:N}")).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static bool TryDecode(string? text, out RunCursor? cursor)
+    {
+        cursor = null;
+        if (string.IsNullOrEmpty(text))
+            return false;
+        try
+        {
+            var padded = text.Replace('-', '+').Replace('_', '/');
+            padded += new string('=', (4 - (padded.Length % 4)) % 4);
+            var parts = Encoding.UTF8.GetString(Convert.FromBase64String(padded)).Split(':');
+            if (parts.Length == 2 && long.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms) && Guid.TryParse(parts[1], out var id))
+            {
+                cursor = new RunCursor(DateTimeOffset.FromUnixTimeMilliseconds(ms), id);
+                return true;
+            }
+        }
+        catch (FormatException)
+        {
+        }
+        return false;
+    }
+}
+
+/// <summary>A run whose timer the sweeper took.</summary>
+public sealed record DueRun(Guid RunId, string State, int Attempt, Guid? LeaseId);
+
+/// <summary>Counts per state.</summary>
+public sealed record RunCounts(IReadOnlyDictionary<string, long> ByState, DateTimeOffset? OldestQueuedSubmittedAt);
+
+/// <summary>A row of the worker registry.</summary>
+public sealed record WorkerRecord(string WorkerId, string HostName, IReadOnlyList<string> Runtimes, int Slots, int ActiveRuns, bool Draining,
+    DateTimeOffset StartedAt, DateTimeOffset LastSeenAt);

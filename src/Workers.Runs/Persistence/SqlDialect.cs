@@ -1,0 +1,90 @@
+using System.Data.Common;
+using System.Globalization;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Workers.Runs.Persistence;
+
+/// <summary>
+/// The differences between PostgreSQL and SQLite that the store cares about: value encodings and the few
+/// statements that cannot be written the same way in both.
+/// </summary>
+public abstract class SqlDialect
+{
+    public abstract StoreProvider Provider { get; }
+
+    public abstract DbDataSource CreateDataSource(string connectionString);
+
+    public abstract object ToDb(Guid value);
+    public abstract object ToDb(DateTimeOffset value);
+    public abstract object ToDb(decimal value);
+    public abstract object ToDb(bool value);
+
+    public object ToDb(Guid? value) => value is { } v ? ToDb(v) : DBNull.Value;
+    public object ToDb(DateTimeOffset? value) => value is { } v ? ToDb(v) : DBNull.Value;
+
+    public abstract Guid ReadGuid(DbDataReader reader, int ordinal);
+    public abstract DateTimeOffset ReadTime(DbDataReader reader, int ordinal);
+    public abstract decimal ReadDecimal(DbDataReader reader, int ordinal);
+    public abstract bool ReadBool(DbDataReader reader, int ordinal);
+
+    /// <summary>Row locking for the sweeper: several orchestrators must not fire the same timer at once.</summary>
+    public abstract string SkipLocked { get; }
+
+    /// <summary>SQL for the larger of two values.</summary>
+    public abstract string Greatest(string left, string right);
+
+    public static SqlDialect For(StoreProvider provider) => provider switch
+    {
+        StoreProvider.Postgres => new PostgresDialect(),
+        StoreProvider.Sqlite => new SqliteDialect(),
+        _ => throw new ArgumentOutOfRangeException(nameof(provider), provider, "unknown store provider"),
+    };
+}
+
+sealed class PostgresDialect : SqlDialect
+{
+    public override StoreProvider Provider => StoreProvider.Postgres;
+
+    public override DbDataSource CreateDataSource(string connectionString) => NpgsqlDataSource.Create(connectionString);
+
+    public override object ToDb(Guid value) => value;
+    public override object ToDb(DateTimeOffset value) => value.ToUniversalTime();
+    public override object ToDb(decimal value) => value;
+    public override object ToDb(bool value) => value;
+
+    public override Guid ReadGuid(DbDataReader reader, int ordinal) => reader.GetGuid(ordinal);
+    public override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
+    public override decimal ReadDecimal(DbDataReader reader, int ordinal) => reader.GetDecimal(ordinal);
+    public override bool ReadBool(DbDataReader reader, int ordinal) => reader.GetBoolean(ordinal);
+
+    public override string SkipLocked => "FOR UPDATE SKIP LOCKED";
+    public override string Greatest(string left, string right) => $"GREATEST({left}, {right})";
+}
+
+sealed class SqliteDialect : SqlDialect
+{
+    public override StoreProvider Provider => StoreProvider.Sqlite;
+
+    public override DbDataSource CreateDataSource(string connectionString)
+    {
+        var builder = new SqliteConnectionStringBuilder(connectionString);
+        if (builder.DataSource is { Length: > 0 } file && file != ":memory:")
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(file))!);
+        return SqliteFactory.Instance.CreateDataSource(builder.ToString());
+    }
+
+    // SQLite has no uuid or timestamp type: text ids, Unix-millisecond times (sortable, comparable).
+    public override object ToDb(Guid value) => value.ToString("D");
+    public override object ToDb(DateTimeOffset value) => value.ToUnixTimeMilliseconds();
+    public override object ToDb(decimal value) => value.ToString(CultureInfo.InvariantCulture);
+    public override object ToDb(bool value) => value ? 1 : 0;
+
+    public override Guid ReadGuid(DbDataReader reader, int ordinal) => Guid.Parse(reader.GetString(ordinal));
+    public override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(ordinal));
+    public override decimal ReadDecimal(DbDataReader reader, int ordinal) => decimal.Parse(reader.GetString(ordinal), CultureInfo.InvariantCulture);
+    public override bool ReadBool(DbDataReader reader, int ordinal) => reader.GetInt64(ordinal) != 0;
+
+    public override string SkipLocked => "";
+    public override string Greatest(string left, string right) => $"MAX({left}, {right})";
+}

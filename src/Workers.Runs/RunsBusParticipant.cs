@@ -1,0 +1,70 @@
+using MassTransit;
+using MassTransit.Configuration;
+using MassTransit.Saga;
+using Workers.Runs.Leases;
+using Workers.Runs.Persistence;
+using Workers.Runs.StateMachine;
+using Workers.ServiceDefaults.Messaging;
+
+namespace Workers.Runs;
+
+/// <summary>The orchestrator's part of the bus: the run saga's endpoint and the heartbeat endpoint.</summary>
+sealed class RunsBusParticipant : IBusParticipant
+{
+    /// <summary>The saga's queue. Producers reach it through the message-type exchanges bound to it.</summary>
+    public const string SagaQueue = "run-state";
+
+    /// <summary>The heartbeat queue (lease renewals), apart so a backlog of run events never delays renewals.</summary>
+    public const string HeartbeatQueue = "run-leases";
+
+    public void AddRegistrations(IBusRegistrationConfigurator configurator)
+    {
+        configurator.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>()
+            .Repository(r => r.RegisterSagaRepository<RunState, RunStore, SagaConsumeContextFactory<RunStore, RunState>, SqlSagaRepositoryContextFactory>());
+        configurator.AddConsumer<LeaseRenewalConsumer>();
+    }
+
+    public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator configurator, BusTransport transport)
+    {
+        configurator.ReceiveEndpoint(SagaQueue, e =>
+        {
+            e.ConcurrentMessageLimit = RunStateDefinition.ConcurrentMessages;
+            e.PrefetchCount = RunStateDefinition.ConcurrentMessages * 2;
+            e.ConfigureSaga<RunState>(context);
+        });
+        configurator.ReceiveEndpoint(HeartbeatQueue, e =>
+        {
+            e.UseMessageRetry(r => r.Exponential(10, TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(20)));
+            e.ConfigureConsumer<LeaseRenewalConsumer>(context);
+        });
+    }
+}
+
+/// <summary>Policy of the saga endpoint: retry on concurrency conflicts and outages, outbox, partitioning by run.</summary>
+sealed class RunStateDefinition : SagaDefinition<RunState>
+{
+    public const int ConcurrentMessages = 32;
+
+    protected override void ConfigureSaga(IReceiveEndpointConfigurator endpointConfigurator, ISagaConfigurator<RunState> sagaConfigurator,
+        IRegistrationContext context)
+    {
+        // A version conflict or a database blip retries the whole message against the fresh row; about a
+        // minute in all, so a database restart does not send runs to the error queue.
+        endpointConfigurator.UseMessageRetry(r => r.Exponential(20, TimeSpan.FromMilliseconds(5), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(25)));
+        // Outgoing messages leave only after the row is committed; a crash in between is recovered by redelivery
+        // (a duplicate submission re-dispatches) and by the sweeper's re-dispatch timer.
+        endpointConfigurator.UseInMemoryOutbox(context);
+
+        // Messages for one run go one at a time within this instance, so conflicts are rare.
+        var partition = endpointConfigurator.CreatePartitioner(ConcurrentMessages);
+        sagaConfigurator.Message<Contracts.SubmitRun>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.ClaimRun>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.CancelRun>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.RunSucceeded>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.RunFailed>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.RunCancelled>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.LeaseExpired>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.RetryDelayElapsed>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.DispatchElapsed>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+    }
+}

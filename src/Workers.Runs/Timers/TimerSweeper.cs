@@ -1,0 +1,91 @@
+using MassTransit;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Workers.Contracts;
+using Workers.Runs.Persistence;
+using Workers.Runs.StateMachine;
+
+namespace Workers.Runs.Timers;
+
+/// <summary>Settings of the timer sweeper. Section <c>Workers:Sweeper</c>.</summary>
+public sealed class SweeperOptions
+{
+    public const string SectionName = "Workers:Sweeper";
+
+    /// <summary>How often due timers are looked for. Bounds how late a lease expiry or retry fires.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>If a fired timer's message is lost, the run comes due again after this.</summary>
+    public TimeSpan RecheckAfter { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Runs taken per pass; a full batch is followed at once by another pass.</summary>
+    public int BatchSize { get; set; } = 500;
+}
+
+/// <summary>
+/// Fires the run timers kept as columns (the broker here has no delayed-message plugin, so saga schedules
+/// cannot be used): it takes due rows and sends the saga the matching event. The saga re-checks each
+/// against the row, so a late or duplicate timer is harmless; several orchestrators can sweep at once.
+/// </summary>
+public sealed partial class TimerSweeper(RunStore store, IBus bus, TimeProvider time, IOptions<SweeperOptions> options, ILogger<TimerSweeper> logger)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var settings = options.Value;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var fired = 0;
+            try
+            {
+                fired = await SweepOnceAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // The sweeper must outlive a database or broker outage; it logs and tries again.
+            catch (Exception ex)
+#pragma warning restore CA1031
+            {
+                LogSweepFailed(logger, ex);
+            }
+            if (fired < settings.BatchSize)
+            {
+                try
+                {
+                    await Task.Delay(settings.Interval, time, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>One pass: returns how many timers fired.</summary>
+    public async Task<int> SweepOnceAsync(CancellationToken cancellationToken = default)
+    {
+        var settings = options.Value;
+        var now = time.GetUtcNow();
+        var due = await store.TakeDueAsync(now, now + settings.RecheckAfter, settings.BatchSize, cancellationToken).ConfigureAwait(false);
+        if (due.Count == 0)
+            return 0;
+        await Task.WhenAll(due.Select(run => FireAsync(run, cancellationToken))).ConfigureAwait(false);
+        return due.Count;
+    }
+
+    Task FireAsync(DueRun run, CancellationToken cancellationToken) => run.State switch
+    {
+        RunStates.Queued => bus.Publish(new DispatchElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
+        RunStates.Running or RunStates.Cancelling when run.LeaseId is { } lease =>
+            bus.Publish(new LeaseExpired { RunId = run.RunId, Attempt = run.Attempt, LeaseId = lease }, cancellationToken),
+        RunStates.RetryScheduled => bus.Publish(new RetryDelayElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
+        _ => Task.CompletedTask,
+    };
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Timer sweep failed; retrying on the next pass")]
+    static partial void LogSweepFailed(ILogger logger, Exception exception);
+}
