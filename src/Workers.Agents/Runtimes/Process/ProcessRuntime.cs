@@ -1,0 +1,347 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+// The namespace is Workers.Agents.Runtimes, not ...Runtimes.Process: a namespace named Process would hide
+// System.Diagnostics.Process from every sibling runtime's code.
+#pragma warning disable IDE0130
+namespace Workers.Agents.Runtimes;
+#pragma warning restore IDE0130
+
+/// <summary>
+/// The <c>process</c> runtime: bring your own agent. Runs the executable an agent definition names, in the attempt's
+/// workspace, with the task on stdin, and reads the JSONL protocol described in <c>docs/process-protocol.md</c> from stdout.
+/// </summary>
+/// <remarks>
+/// Settings (the definition's <c>process:</c> section): <c>command</c> (required), <c>args</c> (list), <c>env</c> (mapping),
+/// <c>baseDirectory</c> (added by the catalog; relative commands resolve against it). The child gets the worker's environment,
+/// then <c>env</c>, then <c>WORKERS_RUN_ID</c>, <c>WORKERS_ATTEMPT</c>, <c>WORKERS_WORKSPACE</c>, <c>WORKERS_AGENT</c> and
+/// (when known) <c>WORKERS_AGENT_DIR</c>.
+/// </remarks>
+public sealed partial class ProcessRuntime : IAgentRuntime
+{
+    /// <summary>Failure kind: the command is missing or cannot be started.</summary>
+    public const string PrerequisiteFailure = "prerequisite";
+
+    /// <summary>Failure kind: the agent's <c>process:</c> settings are unusable (an inline spec; the catalog rejects bad files).</summary>
+    public const string InvalidSettingsFailure = "invalid-settings";
+
+    /// <summary>Failure kind: the agent reported an <c>error</c> event.</summary>
+    public const string AgentErrorFailure = "agent-error";
+
+    /// <summary>Failure kind: the process exited with a non-zero code and reported no error.</summary>
+    public const string ExitCodeFailure = "exit-code";
+
+    /// <summary>Lines longer than this are cut; a cut JSON line no longer parses and counts as plain output.</summary>
+    internal const int MaxLineLength = 4 * 1024 * 1024;
+
+    private const int StderrTailLines = 20;
+
+    /// <summary>How long to keep reading after the process exits: a background child may still hold the pipes open.</summary>
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+
+    private static readonly TimeSpan TerminationPollInterval = TimeSpan.FromMilliseconds(50);
+
+    private static readonly TimeSpan KilledExitTimeout = TimeSpan.FromSeconds(10);
+
+    private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+
+    private readonly ProcessRuntimeOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the runtime with default options, the system clock and no logging.</summary>
+    public ProcessRuntime()
+        : this(Options.Create(new ProcessRuntimeOptions()), TimeProvider.System, NullLogger<ProcessRuntime>.Instance)
+    {
+    }
+
+    public ProcessRuntime(IOptions<ProcessRuntimeOptions> options, TimeProvider timeProvider, ILogger<ProcessRuntime> logger)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        ArgumentNullException.ThrowIfNull(logger);
+        _options = options.Value;
+        _time = timeProvider;
+        _logger = logger;
+    }
+
+    public string Name => RuntimeNames.Process;
+
+    /// <summary>Always satisfied: the runtime needs nothing global; each agent's command is checked when it runs.</summary>
+    public ValueTask<PrerequisiteCheck> CheckPrerequisitesAsync(CancellationToken cancellationToken = default) =>
+        ValueTask.FromResult(PrerequisiteCheck.Ok);
+
+    public async Task<AgentOutcome> RunAsync(AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(invocation);
+        ArgumentNullException.ThrowIfNull(events);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return new AgentOutcome.Cancelled();
+        }
+
+        var agent = invocation.Agent.Name;
+        var problems = new List<SettingsProblem>();
+        if (ProcessSettings.Parse(invocation.Agent.Settings, problems) is not { } settings)
+        {
+            var details = string.Join("; ", problems.Select(p => p.Field.Length == 0 ? p.Message : $"{p.Field} {p.Message}"));
+            return new AgentOutcome.Failed($"Agent '{agent}' has invalid process settings: {details}.", InvalidSettingsFailure, Retryable: false);
+        }
+
+        var searchPath = settings.Env.TryGetValue("PATH", out var path) ? path : Environment.GetEnvironmentVariable("PATH");
+        if (!CommandResolver.TryResolve(settings.Command, settings.BaseDirectory, searchPath, out var executable, out var problem))
+        {
+            return new AgentOutcome.Failed(
+                $"Agent '{agent}' cannot run: {problem}. Check 'command' in the agent's process settings.", PrerequisiteFailure, Retryable: false);
+        }
+
+        Directory.CreateDirectory(invocation.WorkspaceDirectory);
+        using var process = new Process { StartInfo = CreateStartInfo(invocation, settings, executable) };
+        try
+        {
+            process.Start();
+        }
+        catch (Win32Exception ex)
+        {
+            return new AgentOutcome.Failed(
+                $"Agent '{agent}' cannot run: command '{settings.Command}' ({executable}) could not be started: {ex.Message}. If it is a script, check its #! line.",
+                PrerequisiteFailure,
+                Retryable: false);
+        }
+
+        var started = _time.GetTimestamp();
+        LogStarted(_logger, invocation.RunId, agent, process.Id, executable);
+        try
+        {
+            return await SuperviseAsync(process, invocation, events, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Reached with the process still running only if supervision itself failed: never leave an agent behind.
+            KillTree(process);
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                var elapsed = _time.GetElapsedTime(started);
+                LogFinished(_logger, invocation.RunId, agent, elapsed.TotalMilliseconds);
+            }
+        }
+    }
+
+    private async Task<AgentOutcome> SuperviseAsync(Process process, AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken)
+    {
+        var agent = invocation.Agent.Name;
+        var sink = new GuardedEventSink(events, ex => LogSinkFailed(_logger, ex, invocation.RunId, agent));
+        var protocol = new ProcessProtocol(sink, _options.MaxOutputLength);
+        var stderr = new StderrTail(sink, StderrTailLines);
+
+        // stdout and stderr are drained concurrently and stdin is written on its own, so neither side can block the
+        // other on a full pipe.
+        var pumps = Task.WhenAll(
+            PumpAsync(process.StandardOutput, protocol.Accept),
+            PumpAsync(process.StandardError, stderr.Accept));
+        var input = WriteInputAsync(process.StandardInput, invocation.Input);
+
+        var cancelled = false;
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            cancelled = true;
+            LogCancelling(_logger, invocation.RunId, agent, process.Id);
+            await TerminateAsync(process).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await Task.WhenAll(pumps, input).WaitAsync(DrainTimeout, _time, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            LogDrainTimedOut(_logger, invocation.RunId, agent, DrainTimeout.TotalSeconds);
+        }
+
+        var output = protocol.Output;
+        if (cancelled)
+        {
+            return new AgentOutcome.Cancelled(output.Length == 0 ? null : output);
+        }
+
+        if (protocol.Error is { } error)
+        {
+            return new AgentOutcome.Failed(error.Message, AgentErrorFailure, error.Retryable, output);
+        }
+
+        var exitCode = process.ExitCode;
+        return exitCode == 0
+            ? new AgentOutcome.Succeeded(output)
+            : new AgentOutcome.Failed(DescribeExit(agent, exitCode, stderr.ToString()), ExitCodeFailure, Retryable: true, output);
+    }
+
+    private static ProcessStartInfo CreateStartInfo(AgentInvocation invocation, ProcessSettings settings, string executable)
+    {
+        var startInfo = new ProcessStartInfo(executable)
+        {
+            WorkingDirectory = invocation.WorkspaceDirectory,
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            StandardInputEncoding = Utf8,
+            StandardOutputEncoding = Utf8,
+            StandardErrorEncoding = Utf8,
+        };
+        foreach (var argument in settings.Args)
+        {
+            startInfo.ArgumentList.Add(argument);
+        }
+
+        // Order matters: the worker's environment (already in startInfo), then the definition's env, then the protocol's own variables.
+        foreach (var (name, value) in settings.Env)
+        {
+            startInfo.Environment[name] = value;
+        }
+
+        startInfo.Environment["WORKERS_RUN_ID"] = invocation.RunId.ToString("D");
+        startInfo.Environment["WORKERS_ATTEMPT"] = invocation.Attempt.ToString(CultureInfo.InvariantCulture);
+        startInfo.Environment["WORKERS_WORKSPACE"] = invocation.WorkspaceDirectory;
+        startInfo.Environment["WORKERS_AGENT"] = invocation.Agent.Name;
+        if (settings.BaseDirectory is not null)
+        {
+            startInfo.Environment["WORKERS_AGENT_DIR"] = settings.BaseDirectory;
+        }
+
+        return startInfo;
+    }
+
+    private static async Task PumpAsync(StreamReader reader, Action<string> onLine)
+    {
+        try
+        {
+            await LineReader.ReadLinesAsync(reader, MaxLineLength, onLine, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The pipe was closed under us (the process object was disposed after the drain timeout).
+        }
+    }
+
+    private static async Task WriteInputAsync(StreamWriter stdin, string input)
+    {
+        try
+        {
+            await stdin.WriteAsync(input.AsMemory(), CancellationToken.None).ConfigureAwait(false);
+            await stdin.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The agent exited or closed stdin without reading it all: its choice, not an error.
+        }
+        finally
+        {
+            try
+            {
+                stdin.Dispose();
+            }
+            catch (IOException)
+            {
+                // Flushing on close hits the same closed pipe.
+            }
+        }
+    }
+
+    /// <summary>SIGTERM to the whole tree, up to the grace period for it to exit, then SIGKILL to whatever is left.</summary>
+    private async Task TerminateAsync(Process process)
+    {
+        List<ProcessTree.Member> tree = [];
+        var grace = _options.TerminationGracePeriod;
+        if (OperatingSystem.IsLinux() && grace > TimeSpan.Zero)
+        {
+            tree = ProcessTree.Snapshot(SafeId(process));
+            ProcessTree.Signal(tree, ProcessTree.SigTerm);
+            var signalled = _time.GetTimestamp();
+            while (tree.Exists(ProcessTree.IsAlive) && _time.GetElapsedTime(signalled) < grace)
+            {
+                await Task.Delay(TerminationPollInterval, _time).ConfigureAwait(false);
+            }
+        }
+
+        KillTree(process);
+
+        // Descendants whose parent already exited were re-parented; Kill(entireProcessTree) no longer sees them.
+        ProcessTree.Signal(tree, ProcessTree.SigKill);
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(KilledExitTimeout, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Nothing more can be done about a process that survives SIGKILL (e.g. stuck in uninterruptible I/O).
+        }
+    }
+
+    private static void KillTree(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Win32Exception or NotSupportedException)
+        {
+            // It exited between the check and the kill.
+        }
+    }
+
+    private static int SafeId(Process process)
+    {
+        try
+        {
+            return process.Id;
+        }
+        catch (InvalidOperationException)
+        {
+            return -1;
+        }
+    }
+
+    private static string DescribeExit(string agent, int exitCode, string stderrTail)
+    {
+        var message = new StringBuilder();
+        message.Append(CultureInfo.InvariantCulture, $"Agent '{agent}' exited with code {exitCode}");
+
+        // .NET reports a process killed by a signal as 128 + the signal number.
+        if (!OperatingSystem.IsWindows() && exitCode is > 128 and < 128 + 65)
+        {
+            message.Append(CultureInfo.InvariantCulture, $" (killed by signal {exitCode - 128})");
+        }
+
+        message.Append(" without reporting an error.");
+        message.Append(stderrTail.Length == 0 ? " It wrote nothing to stderr." : $" Last lines of stderr:\n{stderrTail}");
+        return message.ToString();
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Run {RunId}: agent {Agent} started as process {ProcessId} ({Executable})")]
+    private static partial void LogStarted(ILogger logger, Guid runId, string agent, int processId, string executable);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Run {RunId}: agent {Agent} finished after {ElapsedMs:0} ms")]
+    private static partial void LogFinished(ILogger logger, Guid runId, string agent, double elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId}: cancelled; stopping agent {Agent} (process {ProcessId} and its children)")]
+    private static partial void LogCancelling(ILogger logger, Guid runId, string agent, int processId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: agent {Agent} exited but its output was still open after {Seconds} s (a background process holds it?); stopped reading")]
+    private static partial void LogDrainTimedOut(ILogger logger, Guid runId, string agent, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: the event sink failed for agent {Agent}; later events may be missing")]
+    private static partial void LogSinkFailed(ILogger logger, Exception exception, Guid runId, string agent);
+}
