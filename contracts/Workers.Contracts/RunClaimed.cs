@@ -11,4 +11,10 @@ public sealed record RunClaimed
     public Guid LeaseId { get; init; }
 
     public DateTimeOffset LeaseExpiresAt { get; init; }
+
+    /// <summary>
+    /// How long the lease lasts from the orchestrator's reply. Workers time their own lease clock with it
+    /// (monotonic, from when they asked), so fencing does not depend on the hosts' wall clocks agreeing.
+    /// </summary>
+    public TimeSpan LeaseDuration { get; init; }
 }

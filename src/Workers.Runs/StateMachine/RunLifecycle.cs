@@ -17,6 +17,9 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
 
     RunOptions Policy => options.Value;
 
+    /// <summary>How long a granted or renewed lease lasts.</summary>
+    public TimeSpan LeaseDuration => Policy.LeaseDuration;
+
     DateTimeOffset Now => time.GetUtcNow();
 
     public void Admit(BehaviorContext<RunState, SubmitRun> context)
@@ -93,9 +96,6 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         if (failure.Output is not null)
             run.Output = TruncateTail(failure.Output, Policy.MaxOutputLength);
         ApplyUsage(run, failure.Usage);
-        // A failure the agent calls permanent spends the rest of the budget.
-        if (!failure.Retryable)
-            run.MaxAttempts = run.Attempt;
         run.UpdatedAt = Now;
     }
 
@@ -118,7 +118,10 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         run.UpdatedAt = Now;
     }
 
-    public static bool ShouldRetry(RunState run) => run.Attempt < run.MaxAttempts;
+    /// <summary>Another attempt follows if the failure may pass (the agent did not call it permanent) and the budget allows.</summary>
+    public static bool ShouldRetry<T>(BehaviorContext<RunState, T> context)
+        where T : class =>
+        context.Message is not RunFailed { Retryable: false } && context.Saga.Attempt < context.Saga.MaxAttempts;
 
     public void ScheduleRetry<T>(BehaviorContext<RunState, T> context)
         where T : class
@@ -144,8 +147,9 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         where T : class
     {
         var run = context.Saga;
-        if (run.Attempt > 1 || run.MaxAttempts > 1)
-            run.LastError = $"{run.LastError} (attempt {run.Attempt} of {run.MaxAttempts}; no attempts left)";
+        run.LastError = context.Message is RunFailed { Retryable: false }
+            ? $"{run.LastError} (not retryable)"
+            : $"{run.LastError} (attempt {run.Attempt} of {run.MaxAttempts}; no attempts left)";
         Finish(run);
     }
 

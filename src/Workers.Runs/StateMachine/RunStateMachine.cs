@@ -44,7 +44,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(ClaimRequested, c => c.Message.Attempt == c.Saga.Attempt)
                 .Then(lifecycle.GrantLease)
                 .TransitionTo(Running)
-                .RespondClaimed(),
+                .RespondClaimed(lifecycle),
             When(ClaimRequested, c => c.Message.Attempt != c.Saga.Attempt)
                 .RejectClaim("the attempt is stale"),
             // A redelivered submission means the first handling may have crashed after its commit, before its
@@ -59,7 +59,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
 
         During(Running,
             When(ClaimRequested, c => c.Message.ClaimId == c.Saga.ClaimId)
-                .RespondClaimed(),
+                .RespondClaimed(lifecycle),
             When(ClaimRequested, c => c.Message.ClaimId != c.Saga.ClaimId)
                 .RejectClaim("the run is already claimed"),
             When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)

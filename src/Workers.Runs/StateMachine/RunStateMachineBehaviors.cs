@@ -20,13 +20,14 @@ static class RunStateMachineBehaviors
                     .ConfigureAwait(false);
             });
 
-    public static EventActivityBinder<RunState, ClaimRun> RespondClaimed(this EventActivityBinder<RunState, ClaimRun> binder) =>
+    public static EventActivityBinder<RunState, ClaimRun> RespondClaimed(this EventActivityBinder<RunState, ClaimRun> binder, RunLifecycle lifecycle) =>
         binder.Respond(context => new RunClaimed
         {
             RunId = context.Saga.CorrelationId,
             Attempt = context.Saga.Attempt,
             LeaseId = context.Saga.LeaseId!.Value,
             LeaseExpiresAt = context.Saga.LeaseExpiresAt!.Value,
+            LeaseDuration = lifecycle.LeaseDuration,
         });
 
     public static EventActivityBinder<RunState, ClaimRun> RejectClaim(this EventActivityBinder<RunState, ClaimRun> binder, string reason) =>
@@ -61,7 +62,7 @@ static class RunStateMachineBehaviors
     public static EventActivityBinder<RunState, T> RetryOrFail<T>(this EventActivityBinder<RunState, T> binder, RunLifecycle lifecycle,
         RunStateMachine machine)
         where T : class =>
-        binder.IfElse(context => RunLifecycle.ShouldRetry(context.Saga),
+        binder.IfElse(RunLifecycle.ShouldRetry,
             retry => retry.Then(lifecycle.ScheduleRetry).TransitionTo(machine.RetryScheduled),
             fail => fail.Then(lifecycle.FinishFailed).TransitionTo(machine.Failed));
 }

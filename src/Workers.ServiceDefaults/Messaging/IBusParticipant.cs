@@ -1,4 +1,5 @@
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Workers.ServiceDefaults.Messaging;
 
@@ -14,4 +15,12 @@ public interface IBusParticipant
 
     /// <summary>Declares the receive endpoints this part owns, once the transport is known.</summary>
     void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator configurator, BusTransport transport);
+
+    /// <summary>
+    /// Registers hosted services that must start after the bus and stop before it (hosted services stop in
+    /// reverse order), e.g. a drain that lets in-flight work still publish its results.
+    /// </summary>
+    void AddServicesAfterBus(IServiceCollection services)
+    {
+    }
 }

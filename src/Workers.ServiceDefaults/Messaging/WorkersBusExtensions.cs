@@ -67,6 +67,9 @@ public static class WorkersBusExtensions
             }
         });
 
+        foreach (var participant in participants)
+            participant.AddServicesAfterBus(builder.Services);
+
         return builder;
     }
 

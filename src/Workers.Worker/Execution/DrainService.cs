@@ -1,0 +1,34 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Workers.Worker.Leases;
+
+namespace Workers.Worker.Execution;
+
+/// <summary>
+/// Graceful stop: registered after the bus so it stops before it. Stops taking work, lets in-flight runs finish
+/// within the grace period (they can still report), then stops the rest; their leases lapse and they are retried.
+/// </summary>
+sealed partial class DrainService(DrainState drain, RunExecutor executor, LeaseTable leases, IOptions<WorkerOptions> options,
+    ILogger<DrainService> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        drain.BeginDrain();
+        var inFlight = leases.Count;
+        if (inFlight == 0)
+            return;
+        LogDraining(logger, inFlight, options.Value.ShutdownGracePeriod);
+        var idle = executor.WhenIdle();
+        if (await Task.WhenAny(idle, Task.Delay(options.Value.ShutdownGracePeriod, cancellationToken)).ConfigureAwait(false) == idle)
+            return;
+        foreach (var run in leases.Snapshot())
+            run.Stop("worker shutting down");
+        await Task.WhenAny(idle, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Draining: waiting up to {Grace} for {Count} run(s) in flight")]
+    static partial void LogDraining(ILogger logger, int count, TimeSpan grace);
+}

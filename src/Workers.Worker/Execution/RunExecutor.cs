@@ -1,0 +1,193 @@
+using System.Diagnostics;
+using MassTransit;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Workers.Agents.Runtimes;
+using Workers.Contracts;
+using Workers.Worker.Leases;
+
+namespace Workers.Worker.Execution;
+
+/// <summary>
+/// Runs one dispatched attempt in a slot: claim the lease, run the adapter in a fresh workspace, report the
+/// outcome with the lease id. Nothing runs without a granted lease, so a duplicate dispatch is harmless.
+/// </summary>
+public sealed partial class RunExecutor(
+    IBus bus,
+    IRequestClient<ClaimRun> claims,
+    RuntimeOffer runtimes,
+    LeaseTable leases,
+    SlotPool slots,
+    WorkerIdentity identity,
+    TimeProvider time,
+    IOptions<WorkerOptions> options,
+    IHostApplicationLifetime lifetime,
+    ILogger<RunExecutor> logger)
+{
+    readonly TaskTracker _inFlight = new();
+
+    /// <summary>Runs in flight, for drain on shutdown.</summary>
+    public Task WhenIdle() => _inFlight.WhenIdle();
+
+    /// <summary>Starts the attempt in the background. The caller has taken a slot; it is released when the attempt ends.</summary>
+    public void Start(ExecuteRun dispatch) => _inFlight.Track(Task.Run(() => ExecuteAsync(dispatch)));
+
+    async Task ExecuteAsync(ExecuteRun dispatch)
+    {
+        try
+        {
+            var claimed = await ClaimAsync(dispatch).ConfigureAwait(false);
+            if (claimed is null)
+                return;
+            using var run = claimed;
+            leases.Add(run);
+            try
+            {
+                await RunAttemptAsync(dispatch, run).ConfigureAwait(false);
+            }
+            finally
+            {
+                leases.Remove(run);
+            }
+        }
+#pragma warning disable CA1031 // One failed run must never take the worker down; the lease then expires and the run is retried.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogRunCrashed(logger, dispatch.RunId, dispatch.Attempt, ex);
+        }
+        finally
+        {
+            slots.Release();
+        }
+    }
+
+    async Task<ActiveRun?> ClaimAsync(ExecuteRun dispatch)
+    {
+        var askedAt = Stopwatch.GetTimestamp();
+        var request = new ClaimRun
+        {
+            RunId = dispatch.RunId,
+            Attempt = dispatch.Attempt,
+            ClaimId = NewId.NextGuid(),
+            WorkerId = identity.WorkerId,
+            WorkerAddress = bus.Address,
+        };
+        try
+        {
+            var response = await claims.GetResponse<RunClaimed, ClaimRejected>(request, lifetime.ApplicationStopping,
+                RequestTimeout.After(ms: (int)options.Value.ClaimTimeout.TotalMilliseconds)).ConfigureAwait(false);
+            if (response.Is(out Response<RunClaimed>? granted))
+            {
+                LogClaimed(logger, dispatch.RunId, dispatch.Attempt, granted.Message.LeaseId);
+                return new ActiveRun(dispatch.RunId, dispatch.Attempt, granted.Message.LeaseId, askedAt, granted.Message.LeaseDuration);
+            }
+            if (response.Is(out Response<ClaimRejected>? rejected))
+                LogClaimRejected(logger, dispatch.RunId, dispatch.Attempt, rejected.Message.State, rejected.Message.Reason);
+        }
+        catch (RequestTimeoutException)
+        {
+            // The run stays queued; the orchestrator's re-dispatch timer sends it again.
+            LogClaimTimedOut(logger, dispatch.RunId, dispatch.Attempt);
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+        }
+        return null;
+    }
+
+    async Task RunAttemptAsync(ExecuteRun dispatch, ActiveRun run)
+    {
+        var settings = options.Value;
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(run.StopToken, lifetime.ApplicationStopping);
+        var workspace = CreateWorkspace(settings, dispatch);
+        AgentOutcome outcome;
+        try
+        {
+            if (!runtimes.Offered.TryGetValue(dispatch.Agent.Runtime, out var runtime))
+            {
+                outcome = new AgentOutcome.Failed($"runtime '{dispatch.Agent.Runtime}' is not offered by worker '{identity.WorkerId}' " +
+                    $"(it offers: {string.Join(", ", runtimes.Offered.Keys)})", "runtime-unavailable", Retryable: true);
+            }
+            else
+            {
+                var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace);
+                outcome = await runtime.RunAsync(invocation, run, stopping.Token).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (!settings.KeepWorkspaces)
+                TryDelete(workspace);
+        }
+
+        // Stopped because the worker is shutting down, not cancelled: report nothing, so the lease lapses and the
+        // run is retried elsewhere.
+        if (outcome is AgentOutcome.Cancelled && run.StopReason is null && lifetime.ApplicationStopping.IsCancellationRequested)
+            return;
+
+        await bus.Publish(ToEvent(dispatch, run, outcome), CancellationToken.None).ConfigureAwait(false);
+        LogFinished(logger, dispatch.RunId, dispatch.Attempt, outcome.GetType().Name);
+    }
+
+    object ToEvent(ExecuteRun dispatch, ActiveRun run, AgentOutcome outcome)
+    {
+        var now = time.GetUtcNow();
+        return outcome switch
+        {
+            AgentOutcome.Succeeded s => new RunSucceeded
+            {
+                RunId = dispatch.RunId, Attempt = dispatch.Attempt, LeaseId = run.LeaseId, WorkerId = identity.WorkerId,
+                Output = s.Output, Usage = run.Usage, FinishedAt = now,
+            },
+            AgentOutcome.Failed f => new RunFailed
+            {
+                RunId = dispatch.RunId, Attempt = dispatch.Attempt, LeaseId = run.LeaseId, WorkerId = identity.WorkerId,
+                Error = f.Error, Kind = f.Kind, Retryable = f.Retryable, Output = f.Output, Usage = run.Usage, FinishedAt = now,
+            },
+            _ => new RunCancelled
+            {
+                RunId = dispatch.RunId, Attempt = dispatch.Attempt, LeaseId = run.LeaseId, WorkerId = identity.WorkerId,
+                Reason = run.StopReason ?? "stopped", Usage = run.Usage, FinishedAt = now,
+            },
+        };
+    }
+
+    static string CreateWorkspace(WorkerOptions settings, ExecuteRun dispatch)
+    {
+        var root = settings.WorkspaceRoot ?? Path.Combine(Path.GetTempPath(), "workers", "workspaces");
+        var path = Path.Combine(root, $"{dispatch.RunId:N}-{dispatch.Attempt}-{Guid.NewGuid().ToString("N")[..6]}");
+        Directory.CreateDirectory(path);
+        return path;
+    }
+
+    static void TryDelete(string path)
+    {
+        try
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Claimed run {RunId} attempt {Attempt} (lease {LeaseId})")]
+    static partial void LogClaimed(ILogger logger, Guid runId, int attempt, Guid leaseId);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Claim of run {RunId} attempt {Attempt} refused ({State}): {Reason}")]
+    static partial void LogClaimRejected(ILogger logger, Guid runId, int attempt, string state, string reason);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Claim of run {RunId} attempt {Attempt} got no answer in time; it will be dispatched again")]
+    static partial void LogClaimTimedOut(ILogger logger, Guid runId, int attempt);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Run {RunId} attempt {Attempt} finished: {Outcome}")]
+    static partial void LogFinished(ILogger logger, Guid runId, int attempt, string outcome);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Run {RunId} attempt {Attempt} crashed in the worker; its lease will lapse and it will be retried")]
+    static partial void LogRunCrashed(ILogger logger, Guid runId, int attempt, Exception exception);
+}

@@ -1,0 +1,23 @@
+namespace Workers.Worker.Execution;
+
+/// <summary>Bounded concurrency: one slot per run in flight.</summary>
+public sealed class SlotPool : IDisposable
+{
+    readonly SemaphoreSlim _slots;
+
+    public SlotPool(int size)
+    {
+        Size = size;
+        _slots = new SemaphoreSlim(size, size);
+    }
+
+    public int Size { get; }
+
+    public int Free => _slots.CurrentCount;
+
+    public Task<bool> TryTakeAsync(TimeSpan timeout, CancellationToken cancellationToken) => _slots.WaitAsync(timeout, cancellationToken);
+
+    public void Release() => _slots.Release();
+
+    public void Dispose() => _slots.Dispose();
+}

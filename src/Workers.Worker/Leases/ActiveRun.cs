@@ -1,0 +1,100 @@
+using System.Diagnostics;
+using Workers.Agents.Runtimes;
+using Workers.Contracts;
+
+namespace Workers.Worker.Leases;
+
+/// <summary>
+/// A run this worker executes under a lease: its fencing token, its own lease clock and its progress counters.
+/// The progress doubles as the adapter's event sink.
+/// </summary>
+public sealed class ActiveRun : IAgentEventSink, IDisposable
+{
+    readonly CancellationTokenSource _stop = new();
+    long _leaseDeadlineTimestamp;
+    int _steps;
+    int _toolCalls;
+    long _inputTokens;
+    long _outputTokens;
+    long _costMicros;
+    string? _stopReason;
+
+    public ActiveRun(Guid runId, int attempt, Guid leaseId, long askedAtTimestamp, TimeSpan leaseDuration)
+    {
+        RunId = runId;
+        Attempt = attempt;
+        LeaseId = leaseId;
+        ExtendLease(askedAtTimestamp, leaseDuration);
+    }
+
+    public Guid RunId { get; }
+    public int Attempt { get; }
+    public Guid LeaseId { get; }
+
+    /// <summary>Fires when the run must stop: cancelled, lease lost, or worker shutting down.</summary>
+    public CancellationToken StopToken => _stop.Token;
+
+    /// <summary>Why the run was stopped, if it was.</summary>
+    public string? StopReason => Volatile.Read(ref _stopReason);
+
+    /// <summary>
+    /// The lease runs from when the renewal was asked for (not answered): on the worker's monotonic clock this
+    /// is never later than the orchestrator's expiry, so the worker always stops first.
+    /// </summary>
+    public void ExtendLease(long askedAtTimestamp, TimeSpan leaseDuration)
+    {
+        var deadline = askedAtTimestamp + (long)(leaseDuration.TotalSeconds * Stopwatch.Frequency);
+        long current;
+        do
+        {
+            current = Interlocked.Read(ref _leaseDeadlineTimestamp);
+            if (deadline <= current)
+                return;
+        }
+        while (Interlocked.CompareExchange(ref _leaseDeadlineTimestamp, deadline, current) != current);
+    }
+
+    public bool LeaseExpired(long nowTimestamp) => nowTimestamp >= Interlocked.Read(ref _leaseDeadlineTimestamp);
+
+    public void Stop(string reason)
+    {
+        Interlocked.CompareExchange(ref _stopReason, reason, null);
+        try
+        {
+            _stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already finished.
+        }
+    }
+
+    public RunUsage Usage => new()
+    {
+        Steps = Volatile.Read(ref _steps),
+        ToolCalls = Volatile.Read(ref _toolCalls),
+        InputTokens = Interlocked.Read(ref _inputTokens),
+        OutputTokens = Interlocked.Read(ref _outputTokens),
+        CostUsd = Interlocked.Read(ref _costMicros) / 1_000_000m,
+    };
+
+    public HeldLease ToHeldLease() => new() { RunId = RunId, Attempt = Attempt, LeaseId = LeaseId, Usage = Usage };
+
+    public void Emit(AgentEvent agentEvent)
+    {
+        switch (agentEvent)
+        {
+            case AgentEvent.Usage usage:
+                Interlocked.Add(ref _steps, usage.Steps);
+                Interlocked.Add(ref _inputTokens, usage.InputTokens);
+                Interlocked.Add(ref _outputTokens, usage.OutputTokens);
+                Interlocked.Add(ref _costMicros, (long)(usage.CostUsd * 1_000_000m));
+                break;
+            case AgentEvent.ToolStarted:
+                Interlocked.Increment(ref _toolCalls);
+                break;
+        }
+    }
+
+    public void Dispose() => _stop.Dispose();
+}

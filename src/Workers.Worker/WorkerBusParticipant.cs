@@ -1,0 +1,40 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Workers.Contracts;
+using Workers.ServiceDefaults.Messaging;
+using Workers.Worker.Execution;
+using Workers.Worker.Intake;
+
+namespace Workers.Worker;
+
+/// <summary>The worker's part of the bus: one priority queue per offered runtime, and the claim/heartbeat request clients.</summary>
+sealed class WorkerBusParticipant : IBusParticipant
+{
+    public void AddRegistrations(IBusRegistrationConfigurator configurator)
+    {
+        configurator.AddConsumer<RunDispatchConsumer>().ExcludeFromConfigureEndpoints();
+        configurator.AddRequestClient<ClaimRun>();
+        configurator.AddRequestClient<WorkerHeartbeat>();
+    }
+
+    public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator configurator, BusTransport transport)
+    {
+        var offer = context.GetRequiredService<RuntimeOffer>();
+        foreach (var runtime in offer.Offered.Keys)
+        {
+            configurator.ReceiveEndpoint(RunQueues.ForRuntime(runtime), e =>
+            {
+                // Prefetch never above the free slots: one delivery at a time, acknowledged once it has a slot.
+                e.PrefetchCount = 1;
+                e.ConcurrentMessageLimit = 1;
+                // Dispatches are sent to this queue's exchange; no message-type bindings, or a publish would fan out to every runtime.
+                e.ConfigureConsumeTopology = false;
+                if (e is IRabbitMqReceiveEndpointConfigurator rabbit)
+                    rabbit.EnablePriority(RunQueues.MaxPriority);
+                e.ConfigureConsumer<RunDispatchConsumer>(context);
+            });
+        }
+    }
+
+    public void AddServicesAfterBus(IServiceCollection services) => services.AddHostedService<DrainService>();
+}

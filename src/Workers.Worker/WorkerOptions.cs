@@ -1,0 +1,44 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Workers.Worker;
+
+/// <summary>Settings of a worker. Section <c>Workers:Worker</c>.</summary>
+public sealed class WorkerOptions
+{
+    public const string SectionName = "Workers:Worker";
+
+    /// <summary>This worker's id in the registry and on leases. Default: host name, process id and a short random suffix.</summary>
+    public string? WorkerId { get; set; }
+
+    /// <summary>Runs executed at once (bounded concurrency). Default: 4 per processor core.</summary>
+    [Range(1, 10_000)]
+    public int Slots { get; set; } = Environment.ProcessorCount * 4;
+
+    /// <summary>Runtimes to offer. Empty: every runtime whose prerequisites hold on this machine.</summary>
+    public IList<string> Runtimes { get; } = [];
+
+    /// <summary>How often the worker renews its leases (one message for all of them).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// How long a received dispatch may wait for a free slot before it is put back on its queue. Bounds how long a
+    /// delivery stays unacknowledged (RabbitMQ closes channels holding one longer than its consumer timeout).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:20:00")]
+    public TimeSpan SlotWaitTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long to wait for the orchestrator to answer a claim before giving the dispatch up.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
+    public TimeSpan ClaimTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Where per-run workspace directories are made. Default: <c>$TMPDIR/workers/workspaces</c>.</summary>
+    public string? WorkspaceRoot { get; set; }
+
+    /// <summary>Keep each run's workspace after it ends (for debugging); by default it is deleted.</summary>
+    public bool KeepWorkspaces { get; set; }
+
+    /// <summary>On shutdown, how long in-flight runs may take to finish before they are stopped.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(10);
+}

@@ -1,0 +1,337 @@
+using MassTransit;
+using Workers.Contracts;
+using Workers.Runs.StateMachine;
+using Workers.Runs.Tests.Support;
+
+namespace Workers.Runs.Tests;
+
+/// <summary>Every transition of the run lifecycle, and the duplicates and stale events that must not move a run.</summary>
+public sealed class RunStateMachine_Specs
+{
+    static SubmitRun Submission(Guid id, string agent = "echo", int priority = 3) =>
+        new() { RunId = id, Agent = agent, Input = "hello", Priority = priority, Tenant = "acme" };
+
+    static async Task<(SagaFixture Fixture, Guid RunId, RunClaimed Lease)> Running(RunOptions? options = null, string agent = "echo")
+    {
+        var fixture = await SagaFixture.StartAsync(options);
+        var id = NewId.NextGuid();
+        await fixture.Send(Submission(id, agent));
+        await fixture.WaitFor(id, m => m.Queued);
+        var lease = await fixture.Claim(id, 1);
+        await fixture.WaitFor(id, m => m.Running);
+        return (fixture, id, lease);
+    }
+
+    [Fact]
+    public async Task A_valid_submission_is_queued_and_dispatched_with_its_priority()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+
+        await fixture.Send(Submission(id, priority: 7));
+
+        var run = await fixture.WaitFor(id, m => m.Queued);
+        Assert.Equal(1, run.Attempt);
+        Assert.Equal("process", run.Runtime);
+        Assert.Equal(3, run.MaxAttempts);
+        Assert.Equal("acme", run.Tenant);
+        Assert.NotNull(run.RedispatchAt);
+        var dispatch = fixture.Harness.Sent.Select<ExecuteRun>(TestContext.Current.CancellationToken).Single(m => m.Context.Message.RunId == id);
+        Assert.Equal(7, dispatch.Context.Message.Priority);
+        Assert.Equal("process", dispatch.Context.Message.Agent.Runtime);
+        Assert.Equal("echo.sh", dispatch.Context.Message.Agent.Settings!.Value.GetProperty("command").GetString());
+        Assert.EndsWith("/runs-process", dispatch.Context.DestinationAddress!.AbsolutePath, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_unknown_agent_is_rejected_with_a_reason_naming_the_known_agents()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+
+        await fixture.Send(Submission(id, agent: "nope"));
+
+        var run = await fixture.WaitFor(id, m => m.Rejected);
+        Assert.Contains("unknown agent 'nope'", run.LastError, StringComparison.Ordinal);
+        Assert.Contains("echo", run.LastError, StringComparison.Ordinal);
+        Assert.True(await fixture.Harness.Published.Any<RunRejected>(m => m.Context.Message.RunId == id, TestContext.Current.CancellationToken));
+        Assert.Equal(0, fixture.Dispatches(id, 1));
+    }
+
+    [Theory]
+    [InlineData(10, "priority 10 is out of range")]
+    [InlineData(-1, "priority -1 is out of range")]
+    public async Task A_priority_out_of_range_is_rejected(int priority, string reason)
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+
+        await fixture.Send(Submission(id, priority: priority));
+
+        var run = await fixture.WaitFor(id, m => m.Rejected);
+        Assert.Contains(reason, run.LastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Empty_input_is_rejected()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+
+        await fixture.Send(Submission(id) with { Input = "  " });
+
+        var run = await fixture.WaitFor(id, m => m.Rejected);
+        Assert.Contains("input is empty", run.LastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_duplicate_submission_creates_no_second_run_and_dispatches_again()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+
+        await fixture.Send(Submission(id));
+        await fixture.WaitFor(id, m => m.Queued);
+        await fixture.Send(Submission(id) with { Input = "changed" });
+        await fixture.Consumed<SubmitRun>(id, 2);
+
+        var run = fixture.Saga.Sagas.Contains(id);
+        Assert.Equal("hello", run.Input);
+        Assert.Equal(1, run.Attempt);
+        Assert.Equal(2, fixture.Dispatches(id, 1));
+    }
+
+    [Fact]
+    public async Task The_first_claim_wins_the_lease_and_others_are_refused()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+        await fixture.Send(Submission(id));
+        await fixture.WaitFor(id, m => m.Queued);
+
+        var claimId = Guid.NewGuid();
+        var first = await fixture.Claim(id, 1, claimId);
+        var again = await fixture.Claim(id, 1, claimId);
+        var other = await fixture.ClaimResponse(id, 1);
+
+        Assert.Equal(first.LeaseId, again.LeaseId);
+        Assert.True(other.Is(out Response<ClaimRejected>? rejected));
+        Assert.Equal(RunStates.Running, rejected.Message.State);
+        var run = await fixture.WaitFor(id, m => m.Running);
+        Assert.Equal(first.LeaseId, run.LeaseId);
+        Assert.Equal("worker-a", run.WorkerId);
+        Assert.Equal(fixture.Time.GetUtcNow() + new RunOptions().LeaseDuration, first.LeaseExpiresAt);
+    }
+
+    [Fact]
+    public async Task A_claim_for_a_stale_attempt_is_refused()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+        await fixture.Send(Submission(id));
+        await fixture.WaitFor(id, m => m.Queued);
+
+        var response = await fixture.ClaimResponse(id, 2);
+
+        Assert.True(response.Is(out Response<ClaimRejected>? _));
+        await fixture.WaitFor(id, m => m.Queued);
+    }
+
+    [Fact]
+    public async Task A_claim_for_an_unknown_run_is_refused()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+
+        var response = await fixture.ClaimResponse(NewId.NextGuid(), 1);
+
+        Assert.True(response.Is(out Response<ClaimRejected>? rejected));
+        Assert.Equal("no such run", rejected.Message.Reason);
+    }
+
+    [Fact]
+    public async Task Success_with_the_current_lease_finishes_the_run_with_its_output_and_usage()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+
+        await fixture.Send(new RunSucceeded
+        {
+            RunId = id, Attempt = 1, LeaseId = lease.LeaseId, WorkerId = "worker-a", Output = "done",
+            Usage = new RunUsage { Steps = 4, ToolCalls = 2, InputTokens = 100, OutputTokens = 20, CostUsd = 0.01m },
+        });
+
+        var run = await fixture.WaitFor(id, m => m.Succeeded);
+        Assert.Equal("done", run.Output);
+        Assert.Equal(4, run.Steps);
+        Assert.Equal(100, run.InputTokens);
+        Assert.NotNull(run.FinishedAt);
+        Assert.Null(run.DueAt);
+    }
+
+    [Fact]
+    public async Task An_event_with_a_stale_lease_is_ignored()
+    {
+        var (fixture, id, _) = await Running();
+        await using var __ = fixture;
+
+        await fixture.Send(new RunSucceeded { RunId = id, Attempt = 1, LeaseId = Guid.NewGuid(), Output = "forged" });
+        await fixture.Consumed<RunSucceeded>(id);
+
+        var run = fixture.Saga.Sagas.Contains(id);
+        Assert.Equal(RunStates.Running, run.CurrentState);
+        Assert.Null(run.Output);
+    }
+
+    [Fact]
+    public async Task A_result_arriving_before_any_claim_is_ignored()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+        await fixture.Send(Submission(id));
+        await fixture.WaitFor(id, m => m.Queued);
+
+        await fixture.Send(new RunFailed { RunId = id, Attempt = 1, LeaseId = Guid.NewGuid(), Error = "early", Retryable = false });
+        await fixture.Consumed<RunFailed>(id);
+
+        Assert.Equal(RunStates.Queued, fixture.Saga.Sagas.Contains(id).CurrentState);
+    }
+
+    [Fact]
+    public async Task A_retryable_failure_waits_for_its_backoff_then_dispatches_the_next_attempt()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+
+        await fixture.Send(new RunFailed { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Error = "exit code 3", Kind = "exit-code", Retryable = true });
+        var waiting = await fixture.WaitFor(id, m => m.RetryScheduled);
+        Assert.NotNull(waiting.NextAttemptAt);
+        Assert.Contains("exit code 3", waiting.LastError, StringComparison.Ordinal);
+
+        // Too early: the timer is re-checked against the row and ignored.
+        await fixture.Send(new RetryDelayElapsed { RunId = id, Attempt = 1 });
+        await fixture.Consumed<RetryDelayElapsed>(id);
+        Assert.Equal(RunStates.RetryScheduled, fixture.Saga.Sagas.Contains(id).CurrentState);
+
+        fixture.Time.Advance(TimeSpan.FromMinutes(2));
+        await fixture.Send(new RetryDelayElapsed { RunId = id, Attempt = 1 });
+        var requeued = await fixture.WaitFor(id, m => m.Queued);
+        Assert.Equal(2, requeued.Attempt);
+        Assert.Equal(1, fixture.Dispatches(id, 2));
+
+        // The first attempt's lease no longer counts.
+        await fixture.Send(new RunSucceeded { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Output = "late" });
+        await fixture.Consumed<RunSucceeded>(id);
+        Assert.Equal(RunStates.Queued, fixture.Saga.Sagas.Contains(id).CurrentState);
+    }
+
+    [Fact]
+    public async Task A_non_retryable_failure_fails_the_run_at_once()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+
+        await fixture.Send(new RunFailed { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Error = "bad input", Kind = "agent-error", Retryable = false });
+
+        var run = await fixture.WaitFor(id, m => m.Failed);
+        Assert.Contains("bad input", run.LastError, StringComparison.Ordinal);
+        Assert.Contains("not retryable", run.LastError, StringComparison.Ordinal);
+        Assert.Equal("agent-error", run.ErrorKind);
+        Assert.Equal(1, run.Attempt);
+    }
+
+    [Fact]
+    public async Task The_last_attempt_failing_fails_the_run_saying_no_attempts_are_left()
+    {
+        var (fixture, id, lease) = await Running(agent: "strict");
+        await using var _ = fixture;
+
+        await fixture.Send(new RunFailed { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Error = "boom", Retryable = true });
+
+        var run = await fixture.WaitFor(id, m => m.Failed);
+        Assert.Contains("no attempts left", run.LastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Lease_expiry_retries_the_run_but_only_once_the_lease_has_really_lapsed()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+
+        // A heartbeat renewed it after the sweeper looked: not expired yet, ignored.
+        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
+        await fixture.Consumed<LeaseExpired>(id);
+        Assert.Equal(RunStates.Running, fixture.Saga.Sagas.Contains(id).CurrentState);
+
+        fixture.Time.Advance(TimeSpan.FromSeconds(11));
+        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
+
+        var run = await fixture.WaitFor(id, m => m.RetryScheduled);
+        Assert.Equal("lease-expired", run.ErrorKind);
+        Assert.Contains("worker-a", run.LastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_queued_run_cancels_it_at_once_and_refuses_later_claims()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+        await fixture.Send(Submission(id));
+        await fixture.WaitFor(id, m => m.Queued);
+
+        await fixture.Send(new CancelRun { RunId = id, Reason = "not needed" });
+        var run = await fixture.WaitFor(id, m => m.Cancelled);
+        var claim = await fixture.ClaimResponse(id, 1);
+
+        Assert.Contains("not needed", run.LastError, StringComparison.Ordinal);
+        Assert.True(claim.Is(out Response<ClaimRejected>? _));
+    }
+
+    [Fact]
+    public async Task Cancelling_a_running_run_tells_its_worker_and_ends_when_the_worker_reports()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+
+        await fixture.Send(new CancelRun { RunId = id, Reason = "user asked" });
+        await fixture.WaitFor(id, m => m.Cancelling);
+        Assert.True(await fixture.Harness.Sent.Any<StopRun>(m => m.Context.Message.RunId == id && m.Context.Message.LeaseId == lease.LeaseId, TestContext.Current.CancellationToken));
+
+        await fixture.Send(new RunCancelled { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Reason = "stopped" });
+        var run = await fixture.WaitFor(id, m => m.Cancelled);
+        Assert.Contains("user asked", run.LastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_finished_run_changes_nothing()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+        await fixture.Send(new RunSucceeded { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Output = "done" });
+        await fixture.WaitFor(id, m => m.Succeeded);
+
+        await fixture.Send(new CancelRun { RunId = id });
+        await fixture.Consumed<CancelRun>(id);
+
+        var run = fixture.Saga.Sagas.Contains(id);
+        Assert.Equal(RunStates.Succeeded, run.CurrentState);
+        Assert.Equal("done", run.Output);
+    }
+
+    [Fact]
+    public async Task An_unclaimed_dispatch_is_sent_again_when_its_timer_fires()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var id = NewId.NextGuid();
+        await fixture.Send(Submission(id));
+        var queued = await fixture.WaitFor(id, m => m.Queued);
+        var firstDue = queued.RedispatchAt;
+
+        await fixture.Send(new DispatchElapsed { RunId = id, Attempt = 1 });
+        await fixture.Consumed<DispatchElapsed>(id);
+
+        var run = fixture.Saga.Sagas.Contains(id);
+        Assert.Equal(2, fixture.Dispatches(id, 1));
+        Assert.Equal(2, run.DispatchCount);
+        Assert.True(run.RedispatchAt > firstDue, "the re-dispatch wait grows");
+    }
+}

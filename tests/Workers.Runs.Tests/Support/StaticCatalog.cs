@@ -1,0 +1,23 @@
+using System.Text.Json;
+using Workers.Agents.Definitions;
+
+namespace Workers.Runs.Tests.Support;
+
+/// <summary>A fixed agent catalog: <c>echo</c> (process) and <c>strict</c> (process, one attempt).</summary>
+public sealed class StaticCatalog : IAgentCatalog
+{
+    readonly Dictionary<string, AgentDefinition> _agents = new()
+    {
+        ["echo"] = new AgentDefinition
+        {
+            Name = "echo",
+            Runtimes = ["process"],
+            Settings = new Dictionary<string, JsonElement> { ["process"] = JsonSerializer.SerializeToElement(new { command = "echo.sh" }) },
+        },
+        ["strict"] = new AgentDefinition { Name = "strict", Runtimes = ["process"], Limits = new AgentLimits { MaxAttempts = 1 } },
+    };
+
+    public IReadOnlyCollection<AgentDefinition> Agents => _agents.Values;
+
+    public bool TryGet(string name, out AgentDefinition definition) => _agents.TryGetValue(name, out definition!);
+}
