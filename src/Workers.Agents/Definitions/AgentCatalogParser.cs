@@ -171,7 +171,9 @@ internal sealed partial class AgentCatalogParser
             }
         }
 
+        var errorsBeforeRuntimes = _errors.Count;
         var runtimes = ParseRuntimes(path, key, runtimeNode, runtimesNode);
+        var runtimesValid = _errors.Count == errorsBeforeRuntimes;
         var settings = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
         foreach (var runtime in runtimes)
         {
@@ -180,7 +182,8 @@ internal sealed partial class AgentCatalogParser
 
         foreach (var (runtime, section) in sections)
         {
-            if (!runtimes.Contains(runtime))
+            // After a bad runtime choice (say a typo), the section is most likely fine: one error is enough.
+            if (runtimesValid && !runtimes.Contains(runtime))
             {
                 Error($"{path}.{runtime}", $"settings for runtime '{runtime}', which this agent does not list in '{RuntimeField}' or '{RuntimesField}'", section.Key);
             }
