@@ -1,1 +1,3 @@
-return 0;
+using Workers.Cli;
+
+return await WorkersCli.InvokeAsync(args, CliContext.FromConsole());

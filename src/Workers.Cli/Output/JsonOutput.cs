@@ -1,0 +1,17 @@
+using System.Text.Json;
+
+using Workers.Cli.Api;
+
+namespace Workers.Cli.Output;
+
+/// <summary><c>--json</c>: one indented document in the API's own shape (camelCase), ready for jq.</summary>
+internal static class JsonOutput
+{
+    static readonly JsonSerializerOptions Options = new(ApiClient.Json) { WriteIndented = true };
+
+    public static void Write<T>(TextWriter writer, T value)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteLine(JsonSerializer.Serialize(value, Options));
+    }
+}
