@@ -19,6 +19,7 @@ public static class ServiceDefaultsExtensions
         });
         // MassTransit logs every consumer fault at Error and retries at Warning; keep its chatter out of Information.
         builder.Logging.AddFilter("MassTransit", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddHealthChecks();

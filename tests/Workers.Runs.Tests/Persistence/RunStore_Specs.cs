@@ -1,0 +1,213 @@
+using MassTransit;
+using Workers.Contracts;
+using Workers.Runs.Persistence;
+using Workers.Runs.StateMachine;
+
+namespace Workers.Runs.Tests.Persistence;
+
+/// <summary>The saga-state table on real PostgreSQL and SQLite.</summary>
+public sealed class RunStore_Specs
+{
+    static readonly DateTimeOffset Now = new(2026, 3, 1, 9, 0, 0, TimeSpan.Zero);
+
+    public static TheoryData<string> Providers => [nameof(StoreProvider.Postgres), nameof(StoreProvider.Sqlite)];
+
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_run_round_trips_every_column(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var run = StoreFixture.NewRun(Now);
+        run.Tenant = "acme";
+        run.LabelsJson = """{"team":"a"}""";
+        run.LeaseId = Guid.NewGuid();
+        run.LeaseExpiresAt = Now.AddSeconds(10);
+        run.CostUsd = 0.123456m;
+        run.OutputTokens = 5_000_000_000;
+        await fixture.Store.InsertAsync(run, Ct);
+
+        var loaded = await fixture.Store.LoadAsync(run.CorrelationId, Ct);
+
+        Assert.NotNull(loaded);
+        Assert.Equal(run.CorrelationId, loaded.CorrelationId);
+        Assert.Equal("acme", loaded.Tenant);
+        Assert.Equal(run.LabelsJson, loaded.LabelsJson);
+        Assert.Equal(run.LeaseId, loaded.LeaseId);
+        Assert.Equal(run.LeaseExpiresAt, loaded.LeaseExpiresAt);
+        Assert.Equal(Now, loaded.SubmittedAt);
+        Assert.Equal(0.123456m, loaded.CostUsd);
+        Assert.Equal(5_000_000_000, loaded.OutputTokens);
+        Assert.Equal(1, loaded.Version);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Concurrent_updates_to_one_run_never_lose_a_transition(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var run = StoreFixture.NewRun(Now);
+        await fixture.Store.InsertAsync(run, Ct);
+        const int writers = 8;
+        const int incrementsEach = 25;
+        var conflicts = 0;
+
+        // Each writer does what the saga does: load, change, write back guarded by the version, retry on conflict.
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(_ => Task.Run(async () =>
+        {
+            for (var i = 0; i < incrementsEach; i++)
+            {
+                while (true)
+                {
+                    var current = (await fixture.Store.LoadAsync(run.CorrelationId, Ct))!;
+                    current.Steps++;
+                    try
+                    {
+                        await fixture.Store.UpdateAsync(current, Ct);
+                        break;
+                    }
+                    catch (ConcurrencyException)
+                    {
+                        Interlocked.Increment(ref conflicts);
+                    }
+                }
+            }
+        }, Ct)));
+
+        var final = (await fixture.Store.LoadAsync(run.CorrelationId, Ct))!;
+        Assert.Equal(writers * incrementsEach, final.Steps);
+        Assert.Equal(1 + (writers * incrementsEach), final.Version);
+        TestContext.Current.TestOutputHelper?.WriteLine($"{provider}: {conflicts} conflicts retried");
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_stale_write_is_refused(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var run = StoreFixture.NewRun(Now);
+        await fixture.Store.InsertAsync(run, Ct);
+        var first = (await fixture.Store.LoadAsync(run.CorrelationId, Ct))!;
+        var second = (await fixture.Store.LoadAsync(run.CorrelationId, Ct))!;
+
+        first.CurrentState = RunStates.Running;
+        await fixture.Store.UpdateAsync(first, Ct);
+        second.CurrentState = RunStates.Cancelled;
+
+        await Assert.ThrowsAsync<ConcurrencyException>(() => fixture.Store.UpdateAsync(second, Ct));
+        Assert.Equal(RunStates.Running, (await fixture.Store.LoadAsync(run.CorrelationId, Ct))!.CurrentState);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Inserting_a_run_twice_is_a_concurrency_conflict(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var run = StoreFixture.NewRun(Now);
+        await fixture.Store.InsertAsync(run, Ct);
+
+        var duplicate = StoreFixture.NewRun(Now);
+        duplicate.CorrelationId = run.CorrelationId;
+
+        await Assert.ThrowsAsync<ConcurrencyException>(() => fixture.Store.InsertAsync(duplicate, Ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task The_sweeper_takes_each_due_timer_once_and_pushes_it_to_its_recheck_time(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var due = StoreFixture.NewRun(Now, RunStates.Running);
+        due.LeaseId = Guid.NewGuid();
+        due.LeaseExpiresAt = Now.AddSeconds(-1);
+        var later = StoreFixture.NewRun(Now, RunStates.RetryScheduled);
+        later.NextAttemptAt = Now.AddMinutes(5);
+        var finished = StoreFixture.NewRun(Now, RunStates.Succeeded);
+        foreach (var run in new[] { due, later, finished })
+            await fixture.Store.InsertAsync(run, Ct);
+
+        var first = await fixture.Store.TakeDueAsync(Now, Now.AddSeconds(30), 100, Ct);
+        var again = await fixture.Store.TakeDueAsync(Now, Now.AddSeconds(30), 100, Ct);
+        var afterRecheck = await fixture.Store.TakeDueAsync(Now.AddSeconds(31), Now.AddSeconds(61), 100, Ct);
+
+        var taken = Assert.Single(first);
+        Assert.Equal(due.CorrelationId, taken.RunId);
+        Assert.Equal(RunStates.Running, taken.State);
+        Assert.Equal(due.LeaseId, taken.LeaseId);
+        Assert.Empty(again);
+        Assert.Equal(due.CorrelationId, Assert.Single(afterRecheck).RunId);
+        // The sweeper's write bumps the version, so a saga write racing it retries instead of overwriting.
+        Assert.Equal(3, (await fixture.Store.LoadAsync(due.CorrelationId, Ct))!.Version);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_heartbeat_renews_current_leases_and_reports_the_others_lost_with_why(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var held = StoreFixture.NewRun(Now, RunStates.Running);
+        held.LeaseId = Guid.NewGuid();
+        held.LeaseExpiresAt = Now.AddSeconds(5);
+        var superseded = StoreFixture.NewRun(Now, RunStates.Running);
+        superseded.LeaseId = Guid.NewGuid();
+        superseded.WorkerId = "worker-b";
+        var cancelling = StoreFixture.NewRun(Now, RunStates.Cancelling);
+        cancelling.LeaseId = Guid.NewGuid();
+        foreach (var run in new[] { held, superseded, cancelling })
+            await fixture.Store.InsertAsync(run, Ct);
+        var unknown = Guid.NewGuid();
+
+        var heartbeat = new WorkerHeartbeat
+        {
+            WorkerId = "worker-a",
+            HostName = "host",
+            Runtimes = ["process"],
+            Slots = 4,
+            StartedAt = Now,
+            Leases =
+            [
+                new HeldLease { RunId = held.CorrelationId, Attempt = 1, LeaseId = held.LeaseId.Value, Usage = new RunUsage { Steps = 7 } },
+                new HeldLease { RunId = superseded.CorrelationId, Attempt = 1, LeaseId = Guid.NewGuid() },
+                new HeldLease { RunId = cancelling.CorrelationId, Attempt = 1, LeaseId = cancelling.LeaseId.Value },
+                new HeldLease { RunId = unknown, Attempt = 1, LeaseId = Guid.NewGuid() },
+            ],
+        };
+        var lost = await fixture.Store.RenewLeasesAsync(heartbeat, Now.AddSeconds(2), Now.AddSeconds(12), Ct);
+
+        var renewed = (await fixture.Store.LoadAsync(held.CorrelationId, Ct))!;
+        Assert.Equal(Now.AddSeconds(12), renewed.LeaseExpiresAt);
+        Assert.Equal(7, renewed.Steps);
+        Assert.Equal(3, lost.Count);
+        Assert.Contains(lost, l => l.RunId == superseded.CorrelationId && l.Reason.Contains("superseded", StringComparison.Ordinal) && l.Reason.Contains("worker-b", StringComparison.Ordinal));
+        Assert.Contains(lost, l => l.RunId == cancelling.CorrelationId && l.Reason == LostLeaseReasons.CancelRequested);
+        Assert.Contains(lost, l => l.RunId == unknown && l.Reason == "no such run");
+        var worker = Assert.Single(await fixture.Store.ListWorkersAsync(Ct));
+        Assert.Equal("worker-a", worker.WorkerId);
+        Assert.Equal(4, worker.ActiveRuns);
+        Assert.Equal(["process"], worker.Runtimes);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Listing_pages_newest_first_with_filters_and_a_cursor(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        for (var i = 0; i < 7; i++)
+        {
+            var run = StoreFixture.NewRun(Now.AddSeconds(i), i % 2 == 0 ? RunStates.Succeeded : RunStates.Failed);
+            run.Agent = i < 5 ? "echo" : "other";
+            await fixture.Store.InsertAsync(run, Ct);
+        }
+
+        var (page1, cursor1) = await fixture.Store.QueryAsync(new RunQuery(Agent: "echo", Limit: 2), Ct);
+        RunCursor.TryDecode(cursor1, out var position);
+        var (page2, _) = await fixture.Store.QueryAsync(new RunQuery(Agent: "echo", Limit: 2, Cursor: position), Ct);
+        var (succeeded, none) = await fixture.Store.QueryAsync(new RunQuery(State: RunStates.Succeeded, Limit: 10), Ct);
+
+        Assert.Equal([Now.AddSeconds(4), Now.AddSeconds(3)], page1.Select(r => r.SubmittedAt));
+        Assert.Equal([Now.AddSeconds(2), Now.AddSeconds(1)], page2.Select(r => r.SubmittedAt));
+        Assert.Equal(4, succeeded.Count);
+        Assert.Null(none);
+    }
+}

@@ -1,0 +1,65 @@
+using Workers.Runs.Persistence;
+using Workers.Runs.StateMachine;
+using Workers.Testing;
+
+namespace Workers.Runs.Tests.Persistence;
+
+/// <summary>A migrated run store on a fresh database: a private PostgreSQL database, or a temporary SQLite file.</summary>
+public sealed class StoreFixture : IAsyncDisposable
+{
+    readonly PostgresTestDatabase? _postgres;
+    readonly string? _sqliteDirectory;
+
+    StoreFixture(RunStore store, PostgresTestDatabase? postgres, string? sqliteDirectory)
+    {
+        Store = store;
+        _postgres = postgres;
+        _sqliteDirectory = sqliteDirectory;
+    }
+
+    public RunStore Store { get; }
+
+    public static async Task<StoreFixture> CreateAsync(string provider)
+    {
+        StoreFixture fixture;
+        if (provider == nameof(StoreProvider.Postgres))
+        {
+            var database = await PostgresTestDatabase.CreateAsync(TestContext.Current.CancellationToken);
+            fixture = new StoreFixture(new RunStore(SqlDialect.For(StoreProvider.Postgres), database.ConnectionString), database, null);
+        }
+        else
+        {
+            var directory = Directory.CreateTempSubdirectory("workers-store-").FullName;
+            var store = new RunStore(SqlDialect.For(StoreProvider.Sqlite), $"Data Source={Path.Combine(directory, "runs.db")}");
+            fixture = new StoreFixture(store, null, directory);
+        }
+        await new SchemaMigrator(fixture.Store).MigrateAsync(TestContext.Current.CancellationToken);
+        return fixture;
+    }
+
+    public static RunState NewRun(DateTimeOffset now, string state = RunStates.Queued) => new()
+    {
+        CorrelationId = Guid.NewGuid(),
+        CurrentState = state,
+        Agent = "echo",
+        Runtime = "process",
+        Priority = 5,
+        Input = "hello",
+        Attempt = 1,
+        MaxAttempts = 3,
+        SubmittedAt = now,
+        UpdatedAt = now,
+    };
+
+    public async ValueTask DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        if (_postgres is not null)
+            await _postgres.DisposeAsync();
+        if (_sqliteDirectory is not null)
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(_sqliteDirectory, recursive: true);
+        }
+    }
+}
