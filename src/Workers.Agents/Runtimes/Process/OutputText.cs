@@ -19,32 +19,36 @@ internal static class OutputText
         string.Create(CultureInfo.InvariantCulture, $"[output truncated: only the last {kept} characters are kept]\n");
 }
 
-/// <summary>The last lines of a stream, up to a total length; older lines are dropped first.</summary>
+/// <summary>The last characters of a stream of lines, up to a total length; the oldest text is dropped first.</summary>
 internal sealed class OutputTail(int capacity)
 {
-    private readonly Queue<string> _lines = new();
-    private int _length;
+    private readonly LinkedList<string> _lines = new();
+
+    // The length of the lines joined by '\n': one separator fewer than lines.
+    private long _length = -1;
 
     public bool Truncated { get; private set; }
 
-    public bool IsEmpty => _lines.Count == 0;
-
     public void Add(string line)
     {
-        if (line.Length >= capacity)
-        {
-            Truncated |= line.Length > capacity || _lines.Count > 0;
-            _lines.Clear();
-            _lines.Enqueue(line[^capacity..]);
-            _length = capacity;
-            return;
-        }
-
-        _lines.Enqueue(line);
+        _lines.AddLast(line);
         _length += line.Length + 1;
-        while (_length > capacity + 1)
+        while (_length > capacity)
         {
-            _length -= _lines.Dequeue().Length + 1;
+            var oldest = _lines.First!;
+            var excess = _length - capacity;
+            if (oldest.Value.Length + 1 <= excess)
+            {
+                _lines.RemoveFirst();
+                _length -= oldest.Value.Length + 1;
+            }
+            else
+            {
+                // Cut the oldest line from its start so exactly the last `capacity` characters remain.
+                oldest.Value = oldest.Value[(int)excess..];
+                _length -= excess;
+            }
+
             Truncated = true;
         }
     }

@@ -22,6 +22,9 @@ namespace Workers.Agents.Runtimes;
 /// <c>baseDirectory</c> (added by the catalog; relative commands resolve against it). The child gets the worker's environment,
 /// then <c>env</c>, then <c>WORKERS_RUN_ID</c>, <c>WORKERS_ATTEMPT</c>, <c>WORKERS_WORKSPACE</c>, <c>WORKERS_AGENT</c> and
 /// (when known) <c>WORKERS_AGENT_DIR</c>.
+/// On Linux the agent leads its own process group. Cancelling sends SIGTERM to the group (and the process tree), waits up to
+/// <see cref="ProcessRuntimeOptions.TerminationGracePeriod"/>, then kills what is left; processes still running when the
+/// agent exits are stopped the same way, so an attempt leaves nothing behind.
 /// </remarks>
 public sealed partial class ProcessRuntime : IAgentRuntime
 {
@@ -50,6 +53,17 @@ public sealed partial class ProcessRuntime : IAgentRuntime
     private static readonly TimeSpan KilledExitTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
+
+    /// <summary>
+    /// setsid(1) (util-linux, essential on Debian) starts the agent as the leader of a new process group, so every process it
+    /// starts can be signalled at once, even those its own exit orphaned. Null where it is missing: the tree is walked instead.
+    /// </summary>
+    private static readonly string? Setsid = OperatingSystem.IsLinux()
+        ? Array.Find(["/usr/bin/setsid", "/bin/setsid"], File.Exists)
+        : null;
+
+    /// <summary>What setsid(1) writes to stderr when it cannot execute the agent (e.g. a script's #! names a missing interpreter).</summary>
+    private const string SetsidExecFailure = "setsid: failed to execute";
 
     private readonly ProcessRuntimeOptions _options;
     private readonly TimeProvider _time;
@@ -109,10 +123,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         }
         catch (Win32Exception ex)
         {
-            return new AgentOutcome.Failed(
-                $"Agent '{agent}' cannot run: command '{settings.Command}' ({executable}) could not be started: {ex.Message}. If it is a script, check its #! line.",
-                PrerequisiteFailure,
-                Retryable: false);
+            return CannotStart(invocation, executable, ex.Message);
         }
 
         var started = _time.GetTimestamp();
@@ -147,16 +158,22 @@ public sealed partial class ProcessRuntime : IAgentRuntime
             PumpAsync(process.StandardError, stderr.Accept));
         var input = WriteInputAsync(process.StandardInput, invocation.Input);
 
+        int? group = Setsid is null ? null : process.Id;
         var cancelled = false;
         try
         {
             await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            if (group is { } leftovers && ProcessTree.GroupExists(leftovers) && ProcessTree.AnyRunning(leftovers, []))
+            {
+                LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers);
+                await StopAsync(process, group).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             cancelled = true;
             LogCancelling(_logger, invocation.RunId, agent, process.Id);
-            await TerminateAsync(process).ConfigureAwait(false);
+            await StopAsync(process, group).ConfigureAwait(false);
         }
 
         try
@@ -180,14 +197,32 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         }
 
         var exitCode = process.ExitCode;
-        return exitCode == 0
-            ? new AgentOutcome.Succeeded(output)
-            : new AgentOutcome.Failed(DescribeExit(agent, exitCode, stderr.ToString()), ExitCodeFailure, Retryable: true, output);
+        if (exitCode == 0)
+        {
+            return new AgentOutcome.Succeeded(output);
+        }
+
+        var stderrTail = stderr.ToString();
+        if (Setsid is not null && exitCode is 126 or 127 && stderrTail.StartsWith(SetsidExecFailure, StringComparison.Ordinal))
+        {
+            return CannotStart(invocation, process.StartInfo.ArgumentList[0], stderrTail[(SetsidExecFailure.Length + 1)..]);
+        }
+
+        return new AgentOutcome.Failed(DescribeExit(agent, exitCode, stderrTail), ExitCodeFailure, Retryable: true, output);
+    }
+
+    private static AgentOutcome.Failed CannotStart(AgentInvocation invocation, string executable, string reason)
+    {
+        var settings = ProcessSettings.Parse(invocation.Agent.Settings, []);
+        return new AgentOutcome.Failed(
+            $"Agent '{invocation.Agent.Name}' cannot run: command '{settings?.Command}' ({executable}) could not be started: {reason.TrimEnd('.', '\n')}. If it is a script, check its #! line.",
+            PrerequisiteFailure,
+            Retryable: false);
     }
 
     private static ProcessStartInfo CreateStartInfo(AgentInvocation invocation, ProcessSettings settings, string executable)
     {
-        var startInfo = new ProcessStartInfo(executable)
+        var startInfo = new ProcessStartInfo(Setsid ?? executable)
         {
             WorkingDirectory = invocation.WorkspaceDirectory,
             UseShellExecute = false,
@@ -198,6 +233,11 @@ public sealed partial class ProcessRuntime : IAgentRuntime
             StandardOutputEncoding = Utf8,
             StandardErrorEncoding = Utf8,
         };
+        if (Setsid is not null)
+        {
+            startInfo.ArgumentList.Add(executable);
+        }
+
         foreach (var argument in settings.Args)
         {
             startInfo.ArgumentList.Add(argument);
@@ -257,25 +297,41 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         }
     }
 
-    /// <summary>SIGTERM to the whole tree, up to the grace period for it to exit, then SIGKILL to whatever is left.</summary>
-    private async Task TerminateAsync(Process process)
+    /// <summary>
+    /// SIGTERM to the agent's process group and process tree, up to the grace period for them to exit, then SIGKILL to
+    /// whatever is left. Without a group (no setsid, or not Linux) only the tree is reached.
+    /// </summary>
+    private async Task StopAsync(Process process, int? group)
     {
         List<ProcessTree.Member> tree = [];
-        var grace = _options.TerminationGracePeriod;
-        if (OperatingSystem.IsLinux() && grace > TimeSpan.Zero)
+        if (OperatingSystem.IsLinux())
         {
             tree = ProcessTree.Snapshot(SafeId(process));
-            ProcessTree.Signal(tree, ProcessTree.SigTerm);
-            var signalled = _time.GetTimestamp();
-            while (tree.Exists(ProcessTree.IsAlive) && _time.GetElapsedTime(signalled) < grace)
+            var grace = _options.TerminationGracePeriod;
+            if (grace > TimeSpan.Zero)
             {
-                await Task.Delay(TerminationPollInterval, _time).ConfigureAwait(false);
+                if (group is { } terminated)
+                {
+                    ProcessTree.SignalGroup(terminated, ProcessTree.SigTerm);
+                }
+
+                ProcessTree.Signal(tree, ProcessTree.SigTerm);
+                var signalled = _time.GetTimestamp();
+                while (ProcessTree.AnyRunning(group, tree) && _time.GetElapsedTime(signalled) < grace)
+                {
+                    await Task.Delay(TerminationPollInterval, _time).ConfigureAwait(false);
+                }
+            }
+
+            if (group is { } killed)
+            {
+                ProcessTree.SignalGroup(killed, ProcessTree.SigKill);
             }
         }
 
         KillTree(process);
 
-        // Descendants whose parent already exited were re-parented; Kill(entireProcessTree) no longer sees them.
+        // Descendants that left the group and whose parent already exited are out of Kill(entireProcessTree)'s reach.
         ProcessTree.Signal(tree, ProcessTree.SigKill);
         try
         {
@@ -338,6 +394,9 @@ public sealed partial class ProcessRuntime : IAgentRuntime
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId}: cancelled; stopping agent {Agent} (process {ProcessId} and its children)")]
     private static partial void LogCancelling(ILogger logger, Guid runId, string agent, int processId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Run {RunId}: agent {Agent} exited and left processes running in its process group {ProcessGroup}; stopping them")]
+    private static partial void LogStoppingLeftovers(ILogger logger, Guid runId, string agent, int processGroup);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: agent {Agent} exited but its output was still open after {Seconds} s (a background process holds it?); stopped reading")]
     private static partial void LogDrainTimedOut(ILogger logger, Guid runId, string agent, double seconds);

@@ -4,9 +4,9 @@ using System.Runtime.InteropServices;
 namespace Workers.Agents.Runtimes;
 
 /// <summary>
-/// A Linux process and its descendants, read from <c>/proc</c>, so a cancelled agent's whole tree gets SIGTERM (a chance to
-/// clean up) before SIGKILL. <see cref="System.Diagnostics.Process.Kill(bool)"/> alone sends no SIGTERM, and cannot reach
-/// descendants once their parent has exited and they were re-parented.
+/// Linux processes read from <c>/proc</c> and signalled with kill(2), so a stopped agent's processes get SIGTERM (a chance
+/// to clean up) before SIGKILL. <see cref="System.Diagnostics.Process.Kill(bool)"/> alone sends no SIGTERM, and cannot reach
+/// descendants once their parent has exited and they were re-parented; a process group can.
 /// </summary>
 internal static partial class ProcessTree
 {
@@ -16,21 +16,21 @@ internal static partial class ProcessTree
     /// <summary>A process, told apart from a later one that reuses its id by its start time.</summary>
     public readonly record struct Member(int Pid, long StartTime);
 
+    private readonly record struct Stat(int Pid, char State, int ParentPid, int GroupId, long StartTime)
+    {
+        // A zombie has finished: it only waits to be reaped (and may never be, if PID 1 does not reap).
+        public bool Running => State is not ('Z' or 'X' or 'x');
+    }
+
     /// <summary><paramref name="rootPid"/> and every process descending from it, the root first; empty when the root is gone.</summary>
     public static List<Member> Snapshot(int rootPid)
     {
         var children = new Dictionary<int, List<Member>>();
         Member? root = null;
-        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        foreach (var stat in ScanAll())
         {
-            if (!int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
-                || !TryReadStat(pid, out var stat))
-            {
-                continue;
-            }
-
-            var member = new Member(pid, stat.StartTime);
-            if (pid == rootPid)
+            var member = new Member(stat.Pid, stat.StartTime);
+            if (stat.Pid == rootPid)
             {
                 root = member;
             }
@@ -59,23 +59,47 @@ internal static partial class ProcessTree
         return tree;
     }
 
-    /// <summary>True while the process runs (a zombie has finished: it only waits to be reaped).</summary>
-    public static bool IsAlive(Member member) =>
-        TryReadStat(member.Pid, out var stat) && stat.StartTime == member.StartTime && stat.State is not ('Z' or 'X' or 'x');
+    /// <summary>True while any process of group <paramref name="groupId"/> or any of <paramref name="members"/> still runs.</summary>
+    public static bool AnyRunning(int? groupId, IReadOnlyCollection<Member> members)
+    {
+        if (groupId is { } group && GroupExists(group) && ScanAll().Any(stat => stat.GroupId == group && stat.Running))
+        {
+            return true;
+        }
 
-    /// <summary>Sends <paramref name="signal"/> to each member still alive.</summary>
+        return members.Any(member => TryReadStat(member.Pid, out var stat) && stat.StartTime == member.StartTime && stat.Running);
+    }
+
+    /// <summary>True if any process (a zombie included) is in group <paramref name="groupId"/>: one system call, no scan.</summary>
+    public static bool GroupExists(int groupId) => Kill(-groupId, 0) == 0;
+
+    public static void SignalGroup(int groupId, int signal) => _ = Kill(-groupId, signal);
+
+    /// <summary>Sends <paramref name="signal"/> to each member still alive (and still the same process).</summary>
     public static void Signal(IEnumerable<Member> members, int signal)
     {
         foreach (var member in members)
         {
-            if (IsAlive(member))
+            if (TryReadStat(member.Pid, out var stat) && stat.StartTime == member.StartTime && stat.Running)
             {
                 _ = Kill(member.Pid, signal);
             }
         }
     }
 
-    private static bool TryReadStat(int pid, out (char State, int ParentPid, long StartTime) stat)
+    private static IEnumerable<Stat> ScanAll()
+    {
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(directory), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                && TryReadStat(pid, out var stat))
+            {
+                yield return stat;
+            }
+        }
+    }
+
+    private static bool TryReadStat(int pid, out Stat stat)
     {
         stat = default;
         string text;
@@ -88,7 +112,7 @@ internal static partial class ProcessTree
             return false;
         }
 
-        // "pid (comm) state ppid ... starttime ...": comm may hold spaces and parentheses, so parse after the last ')'.
+        // "pid (comm) state ppid pgrp ... starttime ...": comm may hold spaces and parentheses, so parse after the last ')'.
         var close = text.LastIndexOf(')');
         if (close < 0 || close + 2 >= text.Length)
         {
@@ -99,12 +123,13 @@ internal static partial class ProcessTree
         if (fields.Length < 20
             || fields[0].Length == 0
             || !int.TryParse(fields[1], NumberStyles.None, CultureInfo.InvariantCulture, out var parentPid)
+            || !int.TryParse(fields[2], NumberStyles.None, CultureInfo.InvariantCulture, out var groupId)
             || !long.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out var startTime))
         {
             return false;
         }
 
-        stat = (fields[0][0], parentPid, startTime);
+        stat = new Stat(pid, fields[0][0], parentPid, groupId, startTime);
         return true;
     }
 
