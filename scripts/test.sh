@@ -80,18 +80,17 @@ fi
 
 # ---- 2. RabbitMQ ----------------------------------------------------------------------------------------------
 if $use_local_rabbit; then
-  # Enabling while stopped (--offline) only writes enabled_plugins; the node then starts with the plugin.
-  plugins_file=/etc/rabbitmq/enabled_plugins
-  plugin_enabled=false
-  grep -qs rabbitmq_management "$plugins_file" && plugin_enabled=true
   if ! tcp_open 127.0.0.1 5672 || ! rabbitmqctl -q status >/dev/null 2>&1; then
-    $plugin_enabled || quietly rabbitmq-plugins rabbitmq-plugins --offline enable rabbitmq_management
-    plugin_enabled=true
+    # Enabled while stopped (--offline only writes enabled_plugins), the plugin starts with the node.
+    grep -qs rabbitmq_management /etc/rabbitmq/enabled_plugins \
+      || quietly rabbitmq-plugins rabbitmq-plugins --offline enable rabbitmq_management
     say "starting rabbitmq-server"
     quietly rabbitmq-start service rabbitmq-server start
   fi
   wait_for "RabbitMQ (rabbitmqctl await_startup)" 120 timeout 10 rabbitmqctl -q await_startup
-  $plugin_enabled || quietly rabbitmq-plugins rabbitmq-plugins enable rabbitmq_management
+  # A node that was already running (or still booting from the package's own start) may lack the plugin: enabling
+  # it online is idempotent.
+  tcp_open 127.0.0.1 15672 || quietly rabbitmq-plugins rabbitmq-plugins enable rabbitmq_management
   wait_for "the RabbitMQ management API on port 15672" 60 tcp_open 127.0.0.1 15672
   export RABBITMQ_URL="amqp://guest:guest@127.0.0.1:5672/"
   export RABBITMQ_MANAGEMENT_URL=${RABBITMQ_MANAGEMENT_URL:-http://guest:guest@127.0.0.1:15672/}
