@@ -12,9 +12,11 @@ if ! [[ $seconds =~ ^[0-9]+$ ]]; then
   exit 1
 fi
 
-emit_message "Sleeping for $seconds seconds."
+emit_message "Sleeping for $seconds s."
 for ((i = 1; i <= seconds; i++)); do
   sleep 1
   emit_usage 1 0 0 0
 done
-emit_result "Slept for $seconds seconds."
+unit=seconds
+((seconds == 1)) && unit=second
+emit_result "Slept for $seconds $unit."
