@@ -14,6 +14,7 @@
 #   TEST_CONFIGURATION       Release (default) or Debug
 #   TEST_FILTER              passed to `dotnet test --filter` (e.g. 'FullyQualifiedName~Runs')
 #   TEST_HANG_TIMEOUT        a single test running longer than this is killed and reported (default 15m)
+#   TEST_OUTPUT_LINES        lines of a failed test's captured output shown on the console (default 150; all in the log)
 # Output: service and build logs go to artifacts/test-logs/, TRX results to artifacts/test-results/; the last line
 # is "N passed, N failed[, N skipped]". Exits non-zero if a test failed, none ran, or anything before failed.
 set -euo pipefail
@@ -52,7 +53,9 @@ wait_for() {
 
 tcp_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-[ "$(id -u)" -eq 0 ] || die "run as root (it installs Debian packages and starts services), or set RABBITMQ_URL and POSTGRES_URL"
+need_root() {
+  [ "$(id -u)" -eq 0 ] || die "$1 needs root: run as root, or set RABBITMQ_URL and POSTGRES_URL to services you run yourself"
+}
 command -v dotnet >/dev/null 2>&1 || die "the .NET SDK (see global.json) is not installed: dotnet not found on PATH"
 
 use_local_rabbit=false
@@ -65,13 +68,14 @@ setup_started=$SECONDS
 # ---- 1. Debian packages (apt-get update only when something is missing) -----------------------------------
 missing=()
 if $use_local_rabbit && [ ! -x /usr/sbin/rabbitmq-server ]; then missing+=(rabbitmq-server); fi
-if $use_local_postgres && ! command -v pg_ctlcluster >/dev/null 2>&1; then missing+=(postgresql); fi
+if $use_local_postgres && ! compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; then missing+=(postgresql); fi
 if [ -f tests/producers/node/package.json ]; then
   command -v node >/dev/null 2>&1 || missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
 fi
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
+  need_root "installing ${missing[*]}"
   say "installing ${missing[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   quietly apt-update apt-get update -qq
@@ -80,6 +84,7 @@ fi
 
 # ---- 2. RabbitMQ ----------------------------------------------------------------------------------------------
 if $use_local_rabbit; then
+  need_root "starting the local RabbitMQ"
   if ! tcp_open 127.0.0.1 5672 || ! rabbitmqctl -q status >/dev/null 2>&1; then
     # Enabled while stopped (--offline only writes enabled_plugins), the plugin starts with the node.
     grep -qs rabbitmq_management /etc/rabbitmq/enabled_plugins \
@@ -101,6 +106,7 @@ fi
 
 # ---- 3. PostgreSQL --------------------------------------------------------------------------------------------
 if $use_local_postgres; then
+  need_root "starting the local PostgreSQL"
   # The Debian package creates a cluster; recreate one if it was dropped.
   if [ -z "$(pg_lsclusters -h 2>/dev/null)" ]; then
     pg_version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
