@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 
 using Workers.Cli.Dev;
@@ -129,8 +130,8 @@ public sealed partial class DevCommandTests
     static async Task<T> WaitForAsync<T>(Func<T?> probe, Task<int> dev, SharedTextWriter output, SharedTextWriter error, Func<Task>? refresh = null)
         where T : class
     {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline)
+        var waited = Stopwatch.StartNew();
+        while (waited.Elapsed < TimeSpan.FromSeconds(30))
         {
             if (refresh is not null)
                 await refresh();

@@ -115,7 +115,7 @@ public sealed class RunsCommandTests : IAsyncLifetime
         var result = await Shell.RunAsync(fake.Url, "runs", "cancel", Ids[0].ToString(), "--reason", "wrong input & all");
 
         Assert.Equal(ExitCodes.Success, result.ExitCode);
-        Assert.Equal($"cancel requested for run {Ids[0]} (now Running): cancel requested.\n", result.Out.ReplaceLineEndings("\n"));
+        Assert.Equal($"run {Ids[0]}: cancel requested (was Running)\n", result.Out.ReplaceLineEndings("\n"));
         Assert.Equal((Ids[0], "wrong input & all"), Assert.Single(fake.Cancels));
     }
 
@@ -127,7 +127,7 @@ public sealed class RunsCommandTests : IAsyncLifetime
         var result = await Shell.RunAsync(fake.Url, "runs", "cancel", Ids[0].ToString());
 
         Assert.Equal(ExitCodes.Success, result.ExitCode);
-        Assert.Contains($"run {Ids[0]} had already finished (Succeeded); nothing changed", result.Out, StringComparison.Ordinal);
+        Assert.Equal($"run {Ids[0]}: the run already finished as Succeeded; nothing changed\n", result.Out.ReplaceLineEndings("\n"));
         Assert.Null(Assert.Single(fake.Cancels).Reason);
     }
 

@@ -97,7 +97,7 @@ internal sealed class DevCommand : Command
             {
                 await say.WriteLineAsync().ConfigureAwait(false);
                 DemoRunner.Summary(runs).WriteTo(say);
-                await say.WriteLineAsync($"{Environment.NewLine}demo done; still serving at {api} (Ctrl+C to stop)").ConfigureAwait(false);
+                await say.WriteLineAsync($"{Environment.NewLine}demo done; still serving at {api.AbsoluteUri.TrimEnd('/')} (Ctrl+C to stop)").ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)

@@ -35,10 +35,11 @@ internal sealed class RunsCancelCommand : Command
             return ExitCodes.Success;
         }
 
-        var detail = string.IsNullOrEmpty(outcome.Accepted.Detail) ? "" : $": {outcome.Accepted.Detail}";
+        var accepted = outcome.Accepted;
+        var detail = accepted.Detail?.Trim().TrimEnd('.');
         await context.Out.WriteLineAsync(outcome.Requested
-            ? $"cancel requested for run {runId} (now {outcome.Accepted.State}){detail}"
-            : $"run {runId} had already finished ({outcome.Accepted.State}); nothing changed{detail}").ConfigureAwait(false);
+            ? $"run {runId}: {(string.IsNullOrEmpty(detail) ? "cancel requested" : detail)} (was {accepted.State})"
+            : $"run {runId}: {(string.IsNullOrEmpty(detail) ? $"already finished as {accepted.State}; nothing changed" : detail)}").ConfigureAwait(false);
         return ExitCodes.Success;
     }
 }

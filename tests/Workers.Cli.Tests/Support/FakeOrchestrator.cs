@@ -40,6 +40,9 @@ sealed class FakeOrchestrator : IAsyncDisposable
 
     public IReadOnlyList<WorkerView> Workers { get; set; } = [];
 
+    /// <summary>The script a submitted run follows (default: it stays Queued).</summary>
+    public Func<Guid, SubmitRunRequest, RunView?[]>? ScriptOnSubmit { get; set; }
+
     public static async Task<FakeOrchestrator> StartAsync(CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -92,7 +95,7 @@ sealed class FakeOrchestrator : IAsyncDisposable
             if (request.Agent == UnknownAgent)
                 return Results.Problem(detail: UnknownAgentDetail, statusCode: 400, title: "Invalid request");
             var runId = request.RunId ?? Guid.NewGuid();
-            scripts.TryAdd(runId, new RunScript([Run(runId, RunStates.Queued)]));
+            scripts.TryAdd(runId, new RunScript(ScriptOnSubmit?.Invoke(runId, request) ?? [Run(runId, RunStates.Queued)]));
             return Results.Accepted($"/api/runs/{runId}", new RunAccepted(runId, "Submitted"));
         });
 
