@@ -4,7 +4,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 input=$(cat)
-emit_message "Run $WORKERS_RUN_ID, attempt $WORKERS_ATTEMPT: read ${#input} characters."
+emit_message "Attempt ${WORKERS_ATTEMPT:-1}: read ${#input} characters."
 sleep 0.2
 printf '{"type":"tool_started","tool":"echo","input":%s}\n' "$(json_string "$input")"
 sleep 0.2

@@ -30,9 +30,12 @@ internal sealed class TempDirectory : IDisposable
     }
 
     /// <summary>Writes an executable bash script and returns its full path.</summary>
-    public string WriteScript(string relativePath, string body)
+    public string WriteScript(string relativePath, string body) => WriteExecutable(relativePath, "#!/usr/bin/env bash\n" + body);
+
+    /// <summary>Writes a file with the executable bit set and returns its full path.</summary>
+    public string WriteExecutable(string relativePath, string content)
     {
-        var path = WriteFile(relativePath, "#!/usr/bin/env bash\n" + body);
+        var path = WriteFile(relativePath, content);
         if (!OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
