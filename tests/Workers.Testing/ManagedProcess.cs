@@ -15,7 +15,7 @@ namespace Workers.Testing;
 /// await using var worker = ManagedProcess.StartDotnet(RepoPaths.WorkerDll, [], new ManagedProcessOptions
 /// {
 ///     Name = "worker-1",
-///     Environment = { ["Workers__Bus__RabbitMqUrl"] = vhost.AmqpUrl.AbsoluteUri },
+///     Environment = FleetEnvironment.Worker(vhost, slots: 2),
 ///     Log = TestOutput.ForCurrentTest(),
 /// });
 /// await worker.WaitForOutputAsync("Application started", TimeSpan.FromSeconds(30));

@@ -11,9 +11,9 @@ public sealed class ManagedProcessOptions
 
     /// <summary>
     /// Environment variables to set (or, with a null value, remove) on top of the test process's own environment,
-    /// e.g. <c>["Workers__Bus__RabbitMqUrl"] = vhost.AmqpUrl.AbsoluteUri</c>.
+    /// e.g. <c>Environment = FleetEnvironment.Worker(vhost)</c>, or <c>Environment = { ["NAME"] = "value" }</c>.
     /// </summary>
-    public IDictionary<string, string?> Environment { get; } = new Dictionary<string, string?>(StringComparer.Ordinal);
+    public IDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>(StringComparer.Ordinal);
 
     /// <summary>
     /// Receives every output line, prefixed with the name, as it arrives (e.g. <see cref="TestOutput.ForCurrentTest"/>).
