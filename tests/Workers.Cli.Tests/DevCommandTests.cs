@@ -127,6 +127,34 @@ public sealed partial class DevCommandTests
         Assert.StartsWith("workers dev could not start: ", result.Error, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Dev_without_an_agents_file_is_a_usage_error_saying_where_it_looked()
+    {
+        var directory = Directory.CreateTempSubdirectory("workers-dev-").FullName;
+
+        var result = await Shell.RunAsync(["dev", "--data", Path.Combine(directory, "w.db")], currentDirectory: directory,
+            cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal(ExitCodes.Usage, result.ExitCode);
+        Assert.Contains($"no agents file: there is no examples/agents.yaml in {directory} or a parent", result.Error, StringComparison.Ordinal);
+        Assert.Contains("pass --agents PATH", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dev_reports_a_broken_agents_file_in_one_line_and_exits_5()
+    {
+        var directory = Directory.CreateTempSubdirectory("workers-dev-").FullName;
+        var agents = Path.Combine(directory, "agents.yaml");
+        await File.WriteAllTextAsync(agents, "agents:\n  broken: [\n", TestContext.Current.CancellationToken);
+
+        var result = await Shell.RunAsync(["dev", "--urls", "http://127.0.0.1:0", "--agents", agents, "--data", Path.Combine(directory, "w.db")],
+            cancellationToken: TestContext.Current.CancellationToken);
+
+        Assert.Equal(ExitCodes.HostFailed, result.ExitCode);
+        Assert.StartsWith($"workers dev could not start: {agents}", result.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
+    }
+
     static async Task<T> WaitForAsync<T>(Func<T?> probe, Task<int> dev, SharedTextWriter output, SharedTextWriter error, Func<Task>? refresh = null)
         where T : class
     {

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
+using Workers.Agents.Definitions;
 using Workers.Cli.Api;
 using Workers.Cli.Dev;
 using Workers.Cli.Output;
@@ -41,6 +42,12 @@ internal sealed class DevCommand : Command
     async Task<int> RunAsync(ParseResult result, CancellationToken cancellationToken)
     {
         var settings = DevSettings.Resolve(result.GetValue(urls), result.GetValue(agents), result.GetValue(data), result.GetValue(slots), context.CurrentDirectory);
+        if (!File.Exists(settings.AgentsPath))
+        {
+            throw new UsageException(result.GetValue(agents) is null
+                ? $"no agents file: there is no examples/agents.yaml in {context.CurrentDirectory} or a parent, nor {settings.AgentsPath}; pass --agents PATH"
+                : $"the agents file {settings.AgentsPath} does not exist; pass --agents PATH");
+        }
         var json = result.GetValue(common.Json);
         // With --json, stdout carries only the demo's JSON summary; everything for people goes to stderr.
         var say = json ? context.Error : context.Out;
@@ -59,9 +66,9 @@ internal sealed class DevCommand : Command
             await app.RunAsync(cancellationToken).ConfigureAwait(false);
             await afterStart.ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or OptionsValidationException)
+        catch (Exception e) when (e is IOException or OptionsValidationException or AgentDefinitionException)
         {
-            // Address in use, or a setting a library refused: both name what to change.
+            // Address in use, a setting a library refused, a broken agents file: each message names what to change.
             await context.Error.WriteLineAsync($"workers dev could not start: {e.Message}").ConfigureAwait(false);
             return ExitCodes.HostFailed;
         }
@@ -123,12 +130,11 @@ internal sealed class DevCommand : Command
     {
         var url = api.AbsoluteUri.TrimEnd('/');
         var apiFlag = url == ApiClient.DefaultUrl ? "" : $" --api {url}";
-        var agentsNote = File.Exists(settings.AgentsPath) ? "" : " (not found: pass --agents PATH)";
         await say.WriteLineAsync($"""
 
             workers dev: orchestrator, API and worker in one process (in-memory bus, SQLite)
               API     {url}
-              agents  {settings.AgentsPath}{agentsNote}
+              agents  {settings.AgentsPath}
               data    {settings.DataPath}
 
               submit  workers submit{apiFlag} --agent echo --input "hello" --wait
