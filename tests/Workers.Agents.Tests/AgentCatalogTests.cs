@@ -124,6 +124,46 @@ public sealed class AgentCatalogTests
     }
 
     [Fact]
+    public void Agents_can_share_settings_through_anchors_and_merge_keys_with_their_own_keys_winning()
+    {
+        var catalog = AgentCatalog.Parse(
+            """
+            x-shared: &shared
+              command: agents/run.sh
+              env: { LOG_LEVEL: info, REGION: eu }
+
+            agents:
+              a:
+                runtime: process
+                process:
+                  <<: *shared
+                  args: [--fast]
+              b:
+                runtime: process
+                process:
+                  <<: *shared
+                  env: { LOG_LEVEL: debug }
+            """,
+            Source);
+
+        var a = catalog.Agents.First().Settings[RuntimeNames.Process];
+        var b = catalog.Agents.Last().Settings[RuntimeNames.Process];
+        Assert.Equal("agents/run.sh", a.GetProperty("command").GetString());
+        Assert.Equal("--fast", a.GetProperty("args")[0].GetString());
+        Assert.Equal("eu", a.GetProperty("env").GetProperty("REGION").GetString());
+        Assert.Equal("agents/run.sh", b.GetProperty("command").GetString());
+        Assert.Equal("""{"LOG_LEVEL":"debug"}""", b.GetProperty("env").GetRawText());
+    }
+
+    [Fact]
+    public void An_empty_description_is_no_description()
+    {
+        var catalog = AgentCatalog.Parse("agents:\n  a:\n    description:\n    runtime: process\n    process: { command: a }\n", Source);
+
+        Assert.Null(catalog.Agents.Single().Description);
+    }
+
+    [Fact]
     public void A_runtimes_list_makes_its_first_entry_the_default_runtime()
     {
         var catalog = AgentCatalog.Parse(

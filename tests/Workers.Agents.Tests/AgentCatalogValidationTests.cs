@@ -250,6 +250,8 @@ public sealed class AgentCatalogValidationTests
     [InlineData("", "examples/agents.yaml: the file is empty")]
     [InlineData("# only a comment\n", "examples/agents.yaml: the file is empty")]
     [InlineData("agent:\n  echo: {}\n", "examples/agents.yaml: agent: unknown field 'agent'")]
+    [InlineData("agents: {}\nx: &x { command: a }\n", "examples/agents.yaml: x: unknown field 'x'; the top level has 'agents', and 'x-…' entries")]
+    [InlineData("agents:\n  echo:\n    <<: [1]\n", "examples/agents.yaml: agents.echo: the merge key '<<' takes a mapping or a list of mappings")]
     [InlineData("- echo\n", "examples/agents.yaml: (top level): must be a mapping")]
     [InlineData("agents: [echo]\n", "examples/agents.yaml: agents: must be a mapping")]
     [InlineData("agents:\n  echo: process\n", "examples/agents.yaml: agents.echo: must be a mapping")]

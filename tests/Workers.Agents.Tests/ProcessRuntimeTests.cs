@@ -237,6 +237,19 @@ public sealed class ProcessRuntimeTests : IDisposable
     }
 
     [Fact]
+    public async Task A_workspace_that_cannot_be_created_is_a_retryable_failure()
+    {
+        var blocker = _directory.WriteFile("blocker", "a file where the workspace's parent should be");
+        var invocation = TestData.Invocation(Path.Combine(blocker, "workspace"), new { command = "/bin/true" });
+
+        var outcome = await _runtime.RunAsync(invocation, _events, TestCancellation).WaitAsync(TestData.Guard, TestCancellation);
+
+        var failed = Assert.IsType<AgentOutcome.Failed>(outcome);
+        Assert.Equal(ProcessRuntime.WorkspaceFailure, failed.Kind);
+        Assert.True(failed.Retryable);
+    }
+
+    [Fact]
     public async Task Malformed_partial_and_binary_lines_are_plain_output()
     {
         var outcome = await RunAsync(

@@ -23,6 +23,9 @@ internal sealed partial class AgentCatalogParser
     private const string MaxAttemptsField = "maxAttempts";
     private const int MaxAttemptsLimit = 100;
 
+    /// <summary>Top-level keys with this prefix are the user's own (e.g. to hold YAML anchors), as in Compose files.</summary>
+    private const string ExtensionPrefix = "x-";
+
     private readonly string _source;
     private readonly Dictionary<string, string> _extraSettings;
     private readonly List<string> _errors = [];
@@ -77,16 +80,16 @@ internal sealed partial class AgentCatalogParser
         }
 
         YamlNode? agentsNode = null;
-        foreach (var (key, value) in rootMapping.Children)
+        foreach (var (key, value) in YamlMerge.Entries(rootMapping, "(top level)", Error))
         {
             var name = KeyName(key, "(top level)");
             if (name == AgentsField)
             {
                 agentsNode = value;
             }
-            else if (name is not null)
+            else if (name is not null && !name.StartsWith(ExtensionPrefix, StringComparison.Ordinal))
             {
-                Error(name, $"unknown field '{name}'; the top level has only '{AgentsField}'", key);
+                Error(name, $"unknown field '{name}'; the top level has '{AgentsField}', and '{ExtensionPrefix}…' entries for your own anchors", key);
             }
         }
 
@@ -98,7 +101,7 @@ internal sealed partial class AgentCatalogParser
             case YamlScalarNode scalar when IsEmpty(scalar):
                 break;
             case YamlMappingNode mapping:
-                foreach (var (key, value) in mapping.Children)
+                foreach (var (key, value) in YamlMerge.Entries(mapping, AgentsField, Error))
                 {
                     if (KeyName(key, AgentsField) is { } name && ParseAgent(name, key, value) is { } agent)
                     {
@@ -141,14 +144,14 @@ internal sealed partial class AgentCatalogParser
         YamlNode? runtimesNode = null;
         YamlNode? limitsNode = null;
         var sections = new Dictionary<string, (YamlNode Key, YamlNode Value)>(StringComparer.Ordinal);
-        foreach (var (fieldKey, value) in fields.Children)
+        foreach (var (fieldKey, value) in YamlMerge.Entries(fields, path, Error))
         {
             switch (KeyName(fieldKey, path))
             {
                 case null:
                     break;
                 case DescriptionField:
-                    description = Text(value, $"{path}.{DescriptionField}");
+                    description = value is YamlScalarNode blank && IsEmpty(blank) ? null : Text(value, $"{path}.{DescriptionField}");
                     break;
                 case RuntimeField:
                     runtimeNode = value;
@@ -311,7 +314,7 @@ internal sealed partial class AgentCatalogParser
             return limits;
         }
 
-        foreach (var (key, value) in mapping.Children)
+        foreach (var (key, value) in YamlMerge.Entries(mapping, path, Error))
         {
             switch (KeyName(key, path))
             {

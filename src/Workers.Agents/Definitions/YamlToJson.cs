@@ -32,7 +32,7 @@ internal static partial class YamlToJson
             var written = new HashSet<string>(StringComparer.Ordinal);
             if (node is not null)
             {
-                foreach (var (key, value) in node.Children)
+                foreach (var (key, value) in YamlMerge.Entries(node, path, error))
                 {
                     if (key is not YamlScalarNode { Value: { } name })
                     {
@@ -87,7 +87,7 @@ internal static partial class YamlToJson
 
             case YamlMappingNode mapping:
                 writer.WriteStartObject();
-                foreach (var (key, value) in mapping.Children)
+                foreach (var (key, value) in YamlMerge.Entries(mapping, path, error))
                 {
                     if (key is not YamlScalarNode { Value: { } name })
                     {

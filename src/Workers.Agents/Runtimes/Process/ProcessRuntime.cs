@@ -34,6 +34,9 @@ public sealed partial class ProcessRuntime : IAgentRuntime
     /// <summary>Failure kind: the agent's <c>process:</c> settings are unusable (an inline spec; the catalog rejects bad files).</summary>
     public const string InvalidSettingsFailure = "invalid-settings";
 
+    /// <summary>Failure kind: the attempt's workspace directory could not be created on this worker.</summary>
+    public const string WorkspaceFailure = "workspace";
+
     /// <summary>Failure kind: the agent reported an <c>error</c> event.</summary>
     public const string AgentErrorFailure = "agent-error";
 
@@ -115,7 +118,17 @@ public sealed partial class ProcessRuntime : IAgentRuntime
                 $"Agent '{agent}' cannot run: {problem}. Check 'command' in the agent's process settings.", PrerequisiteFailure, Retryable: false);
         }
 
-        Directory.CreateDirectory(invocation.WorkspaceDirectory);
+        try
+        {
+            Directory.CreateDirectory(invocation.WorkspaceDirectory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            // The worker's disk, not the agent: another worker (or a later attempt) may well succeed.
+            return new AgentOutcome.Failed(
+                $"Agent '{agent}' cannot run: its workspace {invocation.WorkspaceDirectory} could not be created: {ex.Message}", WorkspaceFailure, Retryable: true);
+        }
+
         using var process = new Process { StartInfo = CreateStartInfo(invocation, settings, executable) };
         try
         {
