@@ -216,7 +216,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         }
 
         var stderrTail = stderr.ToString();
-        if (Setsid is not null && exitCode is 126 or 127 && stderrTail.StartsWith(SetsidExecFailure, StringComparison.Ordinal))
+        if (Setsid is not null && exitCode is (126 or 127) && stderrTail.StartsWith(SetsidExecFailure, StringComparison.Ordinal))
         {
             return CannotStart(invocation, process.StartInfo.ArgumentList[0], stderrTail[(SetsidExecFailure.Length + 1)..]);
         }
