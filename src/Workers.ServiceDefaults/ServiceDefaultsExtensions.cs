@@ -19,6 +19,8 @@ public static class ServiceDefaultsExtensions
         });
         // MassTransit logs every consumer fault at Error and retries at Warning; keep its chatter out of Information.
         builder.Logging.AddFilter("MassTransit", LogLevel.Warning);
+        // Retries of saga concurrency conflicts are expected traffic under load; faults still log at Error.
+        builder.Logging.AddFilter("MassTransit.ReceiveTransport", LogLevel.Error);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 
         builder.Services.AddSingleton(TimeProvider.System);

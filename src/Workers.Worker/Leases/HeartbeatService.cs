@@ -83,7 +83,8 @@ sealed partial class HeartbeatService(
             var timeout = RequestTimeout.After(ms: (int)Math.Max(1000, options.Value.HeartbeatInterval.TotalMilliseconds));
             var response = await heartbeats.GetResponse<LeasesRenewed>(heartbeat, stoppingToken, timeout).ConfigureAwait(false);
             var lost = response.Message.Lost.ToDictionary(l => l.RunId, l => l.Reason);
-            foreach (var run in held)
+            // Runs that finished while the heartbeat was in flight are gone from the table: nothing to stop.
+            foreach (var run in held.Where(r => leases.TryGet(r.RunId, out var current) && current == r))
             {
                 if (lost.TryGetValue(run.RunId, out var reason))
                 {

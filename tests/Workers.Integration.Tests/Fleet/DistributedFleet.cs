@@ -1,0 +1,208 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using Npgsql;
+using Workers.Orchestrator.Api;
+using Workers.Testing;
+
+namespace Workers.Integration.Tests.Fleet;
+
+/// <summary>
+/// A real distributed fleet for one test: a private RabbitMQ vhost and PostgreSQL database, an orchestrator
+/// process and worker processes, and an agents file with a <c>count</c> agent that logs every execution
+/// (run id, attempt, start and end in ns, pid) so tests can prove exactly-once and no overlap.
+/// </summary>
+public sealed class DistributedFleet : IAsyncDisposable
+{
+    readonly List<ManagedProcess> _workers = [];
+    readonly string _directory;
+
+    DistributedFleet(RabbitMqTestVhost vhost, PostgresTestDatabase database, string directory, ManagedProcess orchestrator, Uri api)
+    {
+        Vhost = vhost;
+        Database = database;
+        _directory = directory;
+        Orchestrator = orchestrator;
+        Api = new HttpClient { BaseAddress = api, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public RabbitMqTestVhost Vhost { get; }
+    public PostgresTestDatabase Database { get; }
+    public ManagedProcess Orchestrator { get; }
+    public HttpClient Api { get; }
+    public IReadOnlyList<ManagedProcess> Workers => _workers;
+
+    /// <summary>The execution log the <c>count</c> agent appends to.</summary>
+    public string ExecutionLog => Path.Combine(_directory, "executions.log");
+
+    public static async Task<DistributedFleet> StartAsync(double agentSeconds, CancellationToken cancellationToken)
+    {
+        var vhost = await RabbitMqTestVhost.CreateAsync(cancellationToken);
+        var database = await PostgresTestDatabase.CreateAsync(cancellationToken);
+        var directory = Directory.CreateTempSubdirectory("workers-fleet-").FullName;
+        WriteAgents(directory, agentSeconds);
+
+        var port = FreePort.Get();
+        var api = new Uri($"http://127.0.0.1:{port}/");
+        var orchestrator = ManagedProcess.StartDotnet(RepoPaths.OrchestratorDll, ["--urls", api.ToString()],
+            Options("orchestrator", vhost, database, directory));
+        var fleet = new DistributedFleet(vhost, database, directory, orchestrator, api);
+        await orchestrator.WaitForHttpOkAsync(new Uri(api, "health/ready"), TimeSpan.FromSeconds(60), cancellationToken);
+        return fleet;
+    }
+
+    /// <summary>Starts a worker process and waits until it shows in the registry.</summary>
+    public async Task<ManagedProcess> AddWorkerAsync(int slots, CancellationToken cancellationToken, string? name = null)
+    {
+        var id = name ?? $"worker-{_workers.Count + 1}";
+        var options = Options(id, Vhost, Database, _directory);
+        options.Environment["Workers__Worker__WorkerId"] = id;
+        options.Environment["Workers__Worker__Slots"] = slots.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var worker = ManagedProcess.StartDotnet(RepoPaths.WorkerDll, [], options);
+        _workers.Add(worker);
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            var workers = await Api.GetFromJsonAsync<List<WorkerView>>("api/workers", JsonSerializerOptions.Web, cancellationToken);
+            if (workers!.Any(w => w.WorkerId == id && w.Status == "alive"))
+                return worker;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"worker {id} did not register within 60 s.\n{worker.OutputTail()}");
+            await Task.Delay(200, cancellationToken);
+        }
+    }
+
+    public async Task<Guid> SubmitAsync(string agent, string input, int priority, CancellationToken cancellationToken)
+    {
+        using var response = await Api.PostAsJsonAsync("api/runs", new SubmitRunRequest { Agent = agent, Input = input, Priority = priority },
+            JsonSerializerOptions.Web, cancellationToken);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync<RunAccepted>(JsonSerializerOptions.Web, cancellationToken))!.RunId;
+    }
+
+    /// <summary>Submits many runs, a few requests at a time.</summary>
+    public async Task<List<Guid>> SubmitManyAsync(IEnumerable<(string Agent, string Input, int Priority)> runs, CancellationToken cancellationToken)
+    {
+        var ids = new List<Guid>();
+        foreach (var chunk in runs.Chunk(16))
+            ids.AddRange(await Task.WhenAll(chunk.Select(r => SubmitAsync(r.Agent, r.Input, r.Priority, cancellationToken))));
+        return ids;
+    }
+
+    /// <summary>Waits until every run is in a terminal state in the saga table.</summary>
+    public async Task WaitForTerminalAsync(IReadOnlyCollection<Guid> runIds, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            await using var connection = await Database.OpenConnectionAsync(cancellationToken);
+            await using var command = new NpgsqlCommand(
+                "SELECT count(*) FROM runs WHERE run_id = ANY(@ids) AND current_state IN ('Succeeded','Failed','Cancelled','Rejected')", connection);
+            command.Parameters.AddWithValue("ids", runIds.ToArray());
+            var done = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+            if (done == runIds.Count)
+                return;
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"{runIds.Count - done} of {runIds.Count} runs not finished after {timeout}.\n{Orchestrator.OutputTail(20)}");
+            await Task.Delay(250, cancellationToken);
+        }
+    }
+
+    /// <summary>Rows of the saga table for these runs.</summary>
+    public async Task<List<RunRow>> RowsAsync(IReadOnlyCollection<Guid> runIds, CancellationToken cancellationToken)
+    {
+        await using var connection = await Database.OpenConnectionAsync(cancellationToken);
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT run_id, current_state, attempt, priority, worker_id, output, submitted_at, started_at, finished_at, lease_id, last_error
+            FROM runs WHERE run_id = ANY(@ids)
+            """, connection);
+        command.Parameters.AddWithValue("ids", runIds.ToArray());
+        var rows = new List<RunRow>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new RunRow(reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3),
+                reader.IsDBNull(4) ? null : reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5),
+                reader.GetFieldValue<DateTimeOffset>(6), reader.IsDBNull(7) ? null : reader.GetFieldValue<DateTimeOffset>(7),
+                reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8), reader.IsDBNull(9) ? null : reader.GetGuid(9),
+                reader.IsDBNull(10) ? null : reader.GetString(10)));
+        }
+        return rows;
+    }
+
+    /// <summary>Every execution the <c>count</c> agent recorded.</summary>
+    public List<Execution> Executions() =>
+        !File.Exists(ExecutionLog) ? [] : File.ReadAllLines(ExecutionLog).Where(l => l.Length > 0).Select(Execution.Parse).ToList();
+
+    static ManagedProcessOptions Options(string name, RabbitMqTestVhost vhost, PostgresTestDatabase database, string directory)
+    {
+        var options = new ManagedProcessOptions { Name = name, WorkingDirectory = directory, Log = TestOutput.ForCurrentTest() };
+        options.Environment["Workers__Bus__Transport"] = "RabbitMq";
+        options.Environment["Workers__Bus__RabbitMqUrl"] = vhost.AmqpUrl.ToString();
+        options.Environment["Workers__Store__Provider"] = "Postgres";
+        options.Environment["Workers__Store__ConnectionString"] = database.ConnectionString;
+        options.Environment["Workers__Agents__Path"] = Path.Combine(directory, "agents.yaml");
+        options.Environment["Workers__Worker__WorkspaceRoot"] = Path.Combine(directory, "workspaces");
+        return options;
+    }
+
+    static void WriteAgents(string directory, double agentSeconds)
+    {
+        var script = Path.Combine(directory, "count.sh");
+        File.WriteAllText(script, """
+            #!/usr/bin/env bash
+            # Records each execution: run id, attempt, start/end (ns), pid. Appends are atomic (one short line, O_APPEND).
+            input=$(cat)
+            start=$(date +%s%N)
+            sleep "$AGENT_SECONDS"
+            end=$(date +%s%N)
+            echo "$WORKERS_RUN_ID $WORKERS_ATTEMPT $start $end $$" >> "$EXECUTION_LOG"
+            printf '{"type":"result","output":"done %s"}\n' "$input"
+            """.Replace("\r", "", StringComparison.Ordinal));
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var seconds = agentSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        File.WriteAllText(Path.Combine(directory, "agents.yaml"), $"""
+            agents:
+              count:
+                runtime: process
+                process:
+                  command: ./count.sh
+                  env:
+                    AGENT_SECONDS: "{seconds}"
+                    EXECUTION_LOG: "{Path.Combine(directory, "executions.log")}"
+            """);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Api.Dispose();
+        foreach (var worker in _workers)
+            await worker.DisposeAsync();
+        await Orchestrator.DisposeAsync();
+        await Database.DisposeAsync();
+        await Vhost.DisposeAsync();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
+
+/// <summary>One row of the saga table, as the tests check it.</summary>
+public sealed record RunRow(Guid RunId, string State, int Attempt, int Priority, string? WorkerId, string? Output, DateTimeOffset SubmittedAt,
+    DateTimeOffset? StartedAt, DateTimeOffset? FinishedAt, Guid? LeaseId, string? LastError);
+
+/// <summary>One execution the <c>count</c> agent recorded.</summary>
+public sealed record Execution(Guid RunId, int Attempt, long StartNs, long EndNs, int Pid)
+{
+    public static Execution Parse(string line)
+    {
+        var parts = line.Split(' ');
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        return new Execution(Guid.Parse(parts[0]), int.Parse(parts[1], inv), long.Parse(parts[2], inv), long.Parse(parts[3], inv), int.Parse(parts[4], inv));
+    }
+}
