@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The orchestrator: run saga, timer sweeper, HTTP API and dashboard. Build from the repository root:
+# The orchestrator: run saga, timer sweeper and HTTP API. Build from the repository root:
 #   docker build -f deploy/orchestrator.Dockerfile -t workers-orchestrator .
 
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build

@@ -156,7 +156,11 @@ public sealed class RunStateMachine_Specs
 
         await fixture.Send(new RunSucceeded
         {
-            RunId = id, Attempt = 1, LeaseId = lease.LeaseId, WorkerId = "worker-a", Output = "done",
+            RunId = id,
+            Attempt = 1,
+            LeaseId = lease.LeaseId,
+            WorkerId = "worker-a",
+            Output = "done",
             Usage = new RunUsage { Steps = 4, ToolCalls = 2, InputTokens = 100, OutputTokens = 20, CostUsd = 0.01m },
         });
 

@@ -138,18 +138,36 @@ public sealed partial class RunExecutor(
         {
             AgentOutcome.Succeeded s => new RunSucceeded
             {
-                RunId = dispatch.RunId, Attempt = dispatch.Attempt, LeaseId = run.LeaseId, WorkerId = identity.WorkerId,
-                Output = s.Output, Usage = run.Usage, FinishedAt = now,
+                RunId = dispatch.RunId,
+                Attempt = dispatch.Attempt,
+                LeaseId = run.LeaseId,
+                WorkerId = identity.WorkerId,
+                Output = s.Output,
+                Usage = run.Usage,
+                FinishedAt = now,
             },
             AgentOutcome.Failed f => new RunFailed
             {
-                RunId = dispatch.RunId, Attempt = dispatch.Attempt, LeaseId = run.LeaseId, WorkerId = identity.WorkerId,
-                Error = f.Error, Kind = f.Kind, Retryable = f.Retryable, Output = f.Output, Usage = run.Usage, FinishedAt = now,
+                RunId = dispatch.RunId,
+                Attempt = dispatch.Attempt,
+                LeaseId = run.LeaseId,
+                WorkerId = identity.WorkerId,
+                Error = f.Error,
+                Kind = f.Kind,
+                Retryable = f.Retryable,
+                Output = f.Output,
+                Usage = run.Usage,
+                FinishedAt = now,
             },
             _ => new RunCancelled
             {
-                RunId = dispatch.RunId, Attempt = dispatch.Attempt, LeaseId = run.LeaseId, WorkerId = identity.WorkerId,
-                Reason = run.StopReason ?? "stopped", Usage = run.Usage, FinishedAt = now,
+                RunId = dispatch.RunId,
+                Attempt = dispatch.Attempt,
+                LeaseId = run.LeaseId,
+                WorkerId = identity.WorkerId,
+                Reason = run.StopReason ?? "stopped",
+                Usage = run.Usage,
+                FinishedAt = now,
             },
         };
     }
