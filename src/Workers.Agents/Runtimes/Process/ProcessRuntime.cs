@@ -60,13 +60,12 @@ public sealed partial class ProcessRuntime : IAgentRuntime
     /// <summary>
     /// setsid(1) (util-linux, essential on Debian) starts the agent as the leader of a new process group, so every process it
     /// starts can be signalled at once, even those its own exit orphaned. Null where it is missing: the tree is walked instead.
+    /// The rest of the launch chain (which kills the agent's group when the worker dies) is in <see cref="AgentSupervisor"/>.
     /// </summary>
-    private static readonly string? Setsid = OperatingSystem.IsLinux()
-        ? Array.Find(["/usr/bin/setsid", "/bin/setsid"], File.Exists)
-        : null;
+    private static readonly string? Setsid = AgentSupervisor.Setsid;
 
-    /// <summary>What setsid(1) writes to stderr when it cannot execute the agent (e.g. a script's #! names a missing interpreter).</summary>
-    private const string SetsidExecFailure = "setsid: failed to execute";
+    // Set once the missing-setpriv warning has been logged: once per worker process is enough.
+    private static int s_warnedUnsupervised;
 
     private readonly ProcessRuntimeOptions _options;
     private readonly TimeProvider _time;
@@ -86,6 +85,10 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         _options = options.Value;
         _time = timeProvider;
         _logger = logger;
+        if (OperatingSystem.IsLinux() && !AgentSupervisor.Available && Interlocked.Exchange(ref s_warnedUnsupervised, 1) == 0)
+        {
+            LogUnsupervised(_logger, AgentSupervisor.Setsid ?? "missing", AgentSupervisor.Setpriv ?? "missing");
+        }
     }
 
     public string Name => RuntimeNames.Process;
@@ -132,7 +135,8 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         using var process = new Process { StartInfo = CreateStartInfo(invocation, settings, executable) };
         try
         {
-            process.Start();
+            // Started from one long-lived thread: the agent's death signal is tied to the thread that forked it.
+            await ProcessSpawner.StartAsync(process).ConfigureAwait(false);
         }
         catch (Win32Exception ex)
         {
@@ -143,7 +147,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         LogStarted(_logger, invocation.RunId, agent, process.Id, executable);
         try
         {
-            return await SuperviseAsync(process, invocation, events, cancellationToken).ConfigureAwait(false);
+            return await SuperviseAsync(process, executable, invocation, events, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -157,7 +161,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         }
     }
 
-    private async Task<AgentOutcome> SuperviseAsync(Process process, AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken)
+    private async Task<AgentOutcome> SuperviseAsync(Process process, string executable, AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken)
     {
         var agent = invocation.Agent.Name;
         var sink = new GuardedEventSink(events, ex => LogSinkFailed(_logger, ex, invocation.RunId, agent));
@@ -216,9 +220,9 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         }
 
         var stderrTail = stderr.ToString();
-        if (Setsid is not null && exitCode is (126 or 127) && stderrTail.StartsWith(SetsidExecFailure, StringComparison.Ordinal))
+        if (Setsid is not null && AgentSupervisor.ExecFailure(exitCode, stderrTail) is { } reason)
         {
-            return CannotStart(invocation, process.StartInfo.ArgumentList[0], stderrTail[(SetsidExecFailure.Length + 1)..]);
+            return CannotStart(invocation, executable, reason);
         }
 
         return new AgentOutcome.Failed(DescribeExit(agent, exitCode, stderrTail), ExitCodeFailure, Retryable: true, output);
@@ -235,21 +239,16 @@ public sealed partial class ProcessRuntime : IAgentRuntime
 
     private static ProcessStartInfo CreateStartInfo(AgentInvocation invocation, ProcessSettings settings, string executable)
     {
-        var startInfo = new ProcessStartInfo(Setsid ?? executable)
-        {
-            WorkingDirectory = invocation.WorkspaceDirectory,
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            StandardInputEncoding = Utf8,
-            StandardOutputEncoding = Utf8,
-            StandardErrorEncoding = Utf8,
-        };
-        if (Setsid is not null)
-        {
-            startInfo.ArgumentList.Add(executable);
-        }
+        // setsid, setpriv and the supervisor shell in front of the agent (Linux; see AgentSupervisor), then its own arguments.
+        var startInfo = AgentSupervisor.CreateStartInfo(executable);
+        startInfo.WorkingDirectory = invocation.WorkspaceDirectory;
+        startInfo.UseShellExecute = false;
+        startInfo.RedirectStandardInput = true;
+        startInfo.RedirectStandardOutput = true;
+        startInfo.RedirectStandardError = true;
+        startInfo.StandardInputEncoding = Utf8;
+        startInfo.StandardOutputEncoding = Utf8;
+        startInfo.StandardErrorEncoding = Utf8;
 
         foreach (var argument in settings.Args)
         {
@@ -413,6 +412,9 @@ public sealed partial class ProcessRuntime : IAgentRuntime
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: agent {Agent} exited but its output was still open after {Seconds} s (a background process holds it?); stopped reading")]
     private static partial void LogDrainTimedOut(ILogger logger, Guid runId, string agent, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "setpriv(1) or setsid(1) (util-linux) not found (setsid: {Setsid}, setpriv: {Setpriv}): process agents will NOT be killed if this worker dies abruptly; install util-linux")]
+    private static partial void LogUnsupervised(ILogger logger, string setsid, string setpriv);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: the event sink failed for agent {Agent}; later events may be missing")]
     private static partial void LogSinkFailed(ILogger logger, Exception exception, Guid runId, string agent);
