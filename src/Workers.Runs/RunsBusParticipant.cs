@@ -63,6 +63,7 @@ sealed class RunStateDefinition : SagaDefinition<RunState>
         sagaConfigurator.Message<Contracts.RunSucceeded>(m => m.UsePartitioner(partition, c => c.Message.RunId));
         sagaConfigurator.Message<Contracts.RunFailed>(m => m.UsePartitioner(partition, c => c.Message.RunId));
         sagaConfigurator.Message<Contracts.RunCancelled>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.RunReleased>(m => m.UsePartitioner(partition, c => c.Message.RunId));
         sagaConfigurator.Message<Contracts.LeaseExpired>(m => m.UsePartitioner(partition, c => c.Message.RunId));
         sagaConfigurator.Message<Contracts.RetryDelayElapsed>(m => m.UsePartitioner(partition, c => c.Message.RunId));
         sagaConfigurator.Message<Contracts.DispatchElapsed>(m => m.UsePartitioner(partition, c => c.Message.RunId));

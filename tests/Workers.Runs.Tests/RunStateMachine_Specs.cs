@@ -338,4 +338,38 @@ public sealed class RunStateMachine_Specs
         Assert.Equal(2, run.DispatchCount);
         Assert.True(run.RedispatchAt > firstDue, "the re-dispatch wait grows");
     }
+
+    [Fact]
+    public async Task A_released_attempt_is_dispatched_again_at_once_and_does_not_count()
+    {
+        var (fixture, id, lease) = await Running(agent: "strict");
+        await using var _ = fixture;
+
+        await fixture.Send(new RunReleased { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, WorkerId = "worker-a", Reason = "worker shutting down" });
+        var requeued = await fixture.WaitFor(id, m => m.Queued);
+        Assert.Equal(2, requeued.Attempt);
+        Assert.Equal(1, requeued.ReleasedAttempts);
+        Assert.Equal("released", requeued.ErrorKind);
+        Assert.Equal(1, fixture.Dispatches(id, 2));
+
+        // The agent allows one attempt; the released one did not count, so this is it, and it may still fail retryably once.
+        var second = await fixture.Claim(id, 2);
+        await fixture.Send(new RunFailed { RunId = id, Attempt = 2, LeaseId = second.LeaseId, Error = "boom", Retryable = true });
+        var failed = await fixture.WaitFor(id, m => m.Failed);
+        Assert.Contains("attempt 1 of 1", failed.LastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_release_during_cancellation_ends_the_run_cancelled()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+        await fixture.Send(new CancelRun { RunId = id, Reason = "stop" });
+        await fixture.WaitFor(id, m => m.Cancelling);
+
+        await fixture.Send(new RunReleased { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, WorkerId = "worker-a" });
+
+        await fixture.WaitFor(id, m => m.Cancelled);
+        Assert.Equal(0, fixture.Dispatches(id, 2));
+    }
 }

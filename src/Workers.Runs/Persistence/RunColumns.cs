@@ -24,6 +24,7 @@ static class RunColumns
         new("agent_spec", (r, _) => Text(r.AgentSpecJson), (r, x, i, _) => r.AgentSpecJson = x.IsDBNull(i) ? null : x.GetString(i)),
         new("attempt", (r, _) => r.Attempt, (r, x, i, _) => r.Attempt = x.GetInt32(i)),
         new("max_attempts", (r, _) => r.MaxAttempts, (r, x, i, _) => r.MaxAttempts = x.GetInt32(i)),
+        new("released_attempts", (r, _) => r.ReleasedAttempts, (r, x, i, _) => r.ReleasedAttempts = x.GetInt32(i)),
         new("dispatch_count", (r, _) => r.DispatchCount, (r, x, i, _) => r.DispatchCount = x.GetInt32(i)),
         new("redispatch_at", (r, d) => d.ToDb(r.RedispatchAt), (r, x, i, d) => r.RedispatchAt = Time(x, i, d)),
         new("worker_id", (r, _) => Text(r.WorkerId), (r, x, i, _) => r.WorkerId = x.IsDBNull(i) ? null : x.GetString(i)),

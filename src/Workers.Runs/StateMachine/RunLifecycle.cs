@@ -121,7 +121,7 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
     /// <summary>Another attempt follows if the failure may pass (the agent did not call it permanent) and the budget allows.</summary>
     public static bool ShouldRetry<T>(BehaviorContext<RunState, T> context)
         where T : class =>
-        context.Message is not RunFailed { Retryable: false } && context.Saga.Attempt < context.Saga.MaxAttempts;
+        context.Message is not RunFailed { Retryable: false } && context.Saga.Attempt - context.Saga.ReleasedAttempts < context.Saga.MaxAttempts;
 
     public void ScheduleRetry<T>(BehaviorContext<RunState, T> context)
         where T : class
@@ -149,7 +149,7 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         var run = context.Saga;
         run.LastError = context.Message is RunFailed { Retryable: false }
             ? $"{run.LastError} (not retryable)"
-            : $"{run.LastError} (attempt {run.Attempt} of {run.MaxAttempts}; no attempts left)";
+            : $"{run.LastError} (attempt {run.Attempt - run.ReleasedAttempts} of {run.MaxAttempts}; no attempts left)";
         Finish(run);
     }
 
@@ -170,6 +170,20 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         run.CancelRequestedAt = Now;
         run.LastError = $"cancelled: {context.Message.Reason ?? "no reason given"}";
         run.ErrorKind = "cancelled";
+        run.UpdatedAt = Now;
+    }
+
+    /// <summary>A draining worker handed the attempt back: the next one starts at once and this one is not counted.</summary>
+    public void ReleaseAttempt(BehaviorContext<RunState, RunReleased> context)
+    {
+        var run = context.Saga;
+        ApplyUsage(run, context.Message.Usage);
+        run.LastError = $"attempt {run.Attempt} handed back by worker '{context.Message.WorkerId}': {context.Message.Reason ?? "released"}";
+        run.ErrorKind = "released";
+        run.ReleasedAttempts++;
+        run.Attempt++;
+        run.DispatchCount = 0;
+        ClearLease(run);
         run.UpdatedAt = Now;
     }
 

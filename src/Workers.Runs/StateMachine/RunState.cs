@@ -32,6 +32,9 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     public int Attempt { get; set; }
     public int MaxAttempts { get; set; }
 
+    /// <summary>Attempts a draining worker handed back unfinished; they do not count against <see cref="MaxAttempts"/>.</summary>
+    public int ReleasedAttempts { get; set; }
+
     /// <summary>How many times the current attempt was dispatched (re-dispatches recover lost messages).</summary>
     public int DispatchCount { get; set; }
     public DateTimeOffset? RedispatchAt { get; set; }

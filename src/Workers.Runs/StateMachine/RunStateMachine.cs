@@ -26,6 +26,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         Event(() => AttemptSucceeded, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
         Event(() => AttemptFailed, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
         Event(() => AttemptCancelled, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
+        Event(() => AttemptReleased, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
         Event(() => LeaseExpired, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
         Event(() => RetryDelayElapsed, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
         Event(() => DispatchElapsed, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
@@ -71,6 +72,10 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(AttemptCancelled, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.RecordCancelled)
                 .TransitionTo(Cancelled),
+            When(AttemptReleased, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.ReleaseAttempt)
+                .TransitionTo(Queued)
+                .Dispatch(lifecycle),
             When(LeaseExpired, c => c.Message.LeaseId == c.Saga.LeaseId && lifecycle.LeaseHasExpired(c.Saga))
                 .Then(lifecycle.RecordLeaseLost)
                 .RetryOrFail(lifecycle, this),
@@ -90,6 +95,9 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .TransitionTo(Cancelled),
             When(AttemptCancelled, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.RecordCancelled)
+                .TransitionTo(Cancelled),
+            When(AttemptReleased, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.FinishCancel)
                 .TransitionTo(Cancelled),
             When(LeaseExpired, c => c.Message.LeaseId == c.Saga.LeaseId && lifecycle.LeaseHasExpired(c.Saga))
                 .Then(lifecycle.FinishCancel)
@@ -135,6 +143,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     public Event<RunSucceeded> AttemptSucceeded { get; } = null!;
     public Event<RunFailed> AttemptFailed { get; } = null!;
     public Event<RunCancelled> AttemptCancelled { get; } = null!;
+    public Event<RunReleased> AttemptReleased { get; } = null!;
     public Event<LeaseExpired> LeaseExpired { get; } = null!;
     public Event<RetryDelayElapsed> RetryDelayElapsed { get; } = null!;
     public Event<DispatchElapsed> DispatchElapsed { get; } = null!;

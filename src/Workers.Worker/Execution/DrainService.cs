@@ -7,11 +7,15 @@ namespace Workers.Worker.Execution;
 
 /// <summary>
 /// Graceful stop: registered after the bus so it stops before it. Stops taking work, lets in-flight runs finish
-/// within the grace period (they can still report), then stops the rest; their leases lapse and they are retried.
+/// within the grace period (they can still report), then stops the rest and hands them back (<c>RunReleased</c>) so
+/// they restart at once elsewhere without spending an attempt.
 /// </summary>
 sealed partial class DrainService(DrainState drain, RunExecutor executor, LeaseTable leases, IOptions<WorkerOptions> options,
     ILogger<DrainService> logger) : IHostedService
 {
+    /// <summary>The stop reason of runs handed back at shutdown; they are reported as released, not cancelled.</summary>
+    public const string ShutdownReason = "worker shutting down";
+
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -25,7 +29,7 @@ sealed partial class DrainService(DrainState drain, RunExecutor executor, LeaseT
         if (await Task.WhenAny(idle, Task.Delay(options.Value.ShutdownGracePeriod, cancellationToken)).ConfigureAwait(false) == idle)
             return;
         foreach (var run in leases.Snapshot())
-            run.Stop("worker shutting down");
+            run.Stop(ShutdownReason);
         await Task.WhenAny(idle, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
     }
 

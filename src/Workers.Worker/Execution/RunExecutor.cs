@@ -100,7 +100,8 @@ public sealed partial class RunExecutor(
     async Task RunAttemptAsync(ExecuteRun dispatch, ActiveRun run)
     {
         var settings = options.Value;
-        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(run.StopToken, lifetime.ApplicationStopping);
+        // Not linked to ApplicationStopping: on shutdown the drain lets runs finish within the grace period and then
+        // stops the rest itself (with a reason), so they are handed back instead of abandoned.
         var workspace = CreateWorkspace(settings, dispatch);
         AgentOutcome outcome;
         try
@@ -113,7 +114,7 @@ public sealed partial class RunExecutor(
             else
             {
                 var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace);
-                outcome = await runtime.RunAsync(invocation, run, stopping.Token).ConfigureAwait(false);
+                outcome = await runtime.RunAsync(invocation, run, run.StopToken).ConfigureAwait(false);
             }
         }
         finally
@@ -121,11 +122,6 @@ public sealed partial class RunExecutor(
             if (!settings.KeepWorkspaces)
                 TryDelete(workspace);
         }
-
-        // Stopped because the worker is shutting down, not cancelled: report nothing, so the lease lapses and the
-        // run is retried elsewhere.
-        if (outcome is AgentOutcome.Cancelled && run.StopReason is null && lifetime.ApplicationStopping.IsCancellationRequested)
-            return;
 
         await bus.Publish(ToEvent(dispatch, run, outcome), CancellationToken.None).ConfigureAwait(false);
         LogFinished(logger, dispatch.RunId, dispatch.Attempt, outcome.GetType().Name);
@@ -158,6 +154,11 @@ public sealed partial class RunExecutor(
                 Output = f.Output,
                 Usage = run.Usage,
                 FinishedAt = now,
+            },
+            AgentOutcome.Cancelled when run.StopReason == DrainService.ShutdownReason => new RunReleased
+            {
+                RunId = dispatch.RunId, Attempt = dispatch.Attempt, LeaseId = run.LeaseId, WorkerId = identity.WorkerId,
+                Reason = run.StopReason, Usage = run.Usage,
             },
             _ => new RunCancelled
             {

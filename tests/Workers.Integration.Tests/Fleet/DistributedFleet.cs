@@ -51,10 +51,13 @@ public sealed class DistributedFleet : IAsyncDisposable
     }
 
     /// <summary>Starts a worker process and waits until it shows in the registry.</summary>
-    public async Task<ManagedProcess> AddWorkerAsync(int slots, CancellationToken cancellationToken, string? name = null)
+    public async Task<ManagedProcess> AddWorkerAsync(int slots, CancellationToken cancellationToken, string? name = null,
+        IReadOnlyDictionary<string, string>? settings = null)
     {
         var id = name ?? $"worker-{_workers.Count + 1}";
         var options = Options(id, Vhost, Database, _directory);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+            options.Environment[key] = value;
         options.Environment["Workers__Worker__WorkerId"] = id;
         options.Environment["Workers__Worker__Slots"] = slots.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var worker = ManagedProcess.StartDotnet(RepoPaths.WorkerDll, [], options);

@@ -1,0 +1,2 @@
+-- Attempts handed back by a draining worker: they do not count against max_attempts.
+ALTER TABLE runs ADD COLUMN released_attempts integer NOT NULL DEFAULT 0;

@@ -1,0 +1,98 @@
+using Npgsql;
+using Workers.Integration.Tests.Fleet;
+
+namespace Workers.Integration.Tests;
+
+/// <summary>What happens when a worker dies: its runs are retried elsewhere once their leases lapse, never run twice at once.</summary>
+public sealed class Recovery_Specs
+{
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task A_killed_workers_runs_are_retried_on_another_worker_and_none_runs_twice_at_once()
+    {
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 4, Ct);
+        var doomed = await fleet.AddWorkerAsync(slots: 4, Ct, "worker-1");
+        await fleet.AddWorkerAsync(slots: 4, Ct, "worker-2");
+
+        var ids = await fleet.SubmitManyAsync(Enumerable.Range(0, 8).Select(i => ("count", $"job {i}", 5)), Ct);
+        await WaitUntilRunningOnAsync(fleet, "worker-1", 2);
+
+        var killedAt = DateTimeOffset.UtcNow;
+        doomed.Kill(); // SIGKILL to the worker and its agents, as when its container dies
+        await fleet.WaitForTerminalAsync(ids, TimeSpan.FromMinutes(2), Ct);
+
+        var rows = await fleet.RowsAsync(ids, Ct);
+        Assert.All(rows, r => Assert.Equal("Succeeded", r.State));
+        var retried = rows.Where(r => r.Attempt == 2).ToList();
+        Assert.NotEmpty(retried);
+        Assert.All(retried, r =>
+        {
+            Assert.Equal("worker-2", r.WorkerId);
+            Assert.Contains("lost its lease", r.LastError, StringComparison.Ordinal);
+        });
+
+        // The agent logs each execution that ran to its end: every run exactly once, executions of a run never overlapping.
+        var executions = fleet.Executions();
+        Assert.Equal(ids.Count, executions.Count);
+        Assert.Equal(ids.ToHashSet(), executions.Select(e => e.RunId).ToHashSet());
+        var restart = executions.Where(e => e.Attempt == 2).Max(e => DateTimeOffset.FromUnixTimeMilliseconds(e.StartNs / 1_000_000)) - killedAt;
+        TestContext.Current.TestOutputHelper?.WriteLine($"{retried.Count} runs retried; last one restarted {restart.TotalSeconds:0.0} s after the kill");
+    }
+
+    static async Task WaitUntilRunningOnAsync(DistributedFleet fleet, string worker, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            await using var connection = await fleet.Database.OpenConnectionAsync(Ct);
+            await using var command = new NpgsqlCommand("SELECT count(*) FROM runs WHERE current_state = 'Running' AND worker_id = @w", connection);
+            command.Parameters.AddWithValue("w", worker);
+            if ((long)(await command.ExecuteScalarAsync(Ct))! >= count)
+                return;
+            Assert.True(DateTime.UtcNow < deadline, $"{worker} never held {count} running runs");
+            await Task.Delay(100, Ct);
+        }
+    }
+
+    [Fact]
+    public async Task A_draining_worker_finishes_what_fits_in_its_grace_period_and_exits_cleanly()
+    {
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 2, Ct);
+        var worker = await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1",
+            new Dictionary<string, string> { ["Workers__Worker__ShutdownGracePeriod"] = "00:00:20" });
+        var id = await fleet.SubmitAsync("count", "finish me", 5, Ct);
+        await WaitUntilRunningOnAsync(fleet, "worker-1", 1);
+
+        var exit = await worker.StopAsync(TimeSpan.FromSeconds(40), Ct);
+
+        Assert.Equal(0, exit);
+        var row = Assert.Single(await fleet.RowsAsync([id], Ct));
+        Assert.Equal("Succeeded", row.State);
+        Assert.Equal(1, row.Attempt);
+        Assert.Single(fleet.Executions());
+    }
+
+    [Fact]
+    public async Task A_draining_worker_hands_back_what_it_cannot_finish_and_it_restarts_elsewhere_without_spending_an_attempt()
+    {
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 8, Ct);
+        var draining = await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1",
+            new Dictionary<string, string> { ["Workers__Worker__ShutdownGracePeriod"] = "00:00:01" });
+        var id = await fleet.SubmitAsync("count", "hand me back", 5, Ct);
+        await WaitUntilRunningOnAsync(fleet, "worker-1", 1);
+        await fleet.AddWorkerAsync(slots: 2, Ct, "worker-2");
+
+        Assert.Equal(0, await draining.StopAsync(TimeSpan.FromSeconds(30), Ct));
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
+
+        var row = Assert.Single(await fleet.RowsAsync([id], Ct));
+        Assert.Equal("Succeeded", row.State);
+        Assert.Equal(2, row.Attempt);
+        Assert.Equal("worker-2", row.WorkerId);
+        Assert.Contains("handed back by worker 'worker-1'", row.LastError, StringComparison.Ordinal);
+        // The stopped execution never reached its end; only the one on worker-2 did.
+        Assert.Equal("worker-2", row.WorkerId);
+        Assert.Single(fleet.Executions());
+    }
+}
