@@ -157,8 +157,12 @@ public sealed partial class RunExecutor(
             },
             AgentOutcome.Cancelled when run.StopReason == DrainService.ShutdownReason => new RunReleased
             {
-                RunId = dispatch.RunId, Attempt = dispatch.Attempt, LeaseId = run.LeaseId, WorkerId = identity.WorkerId,
-                Reason = run.StopReason, Usage = run.Usage,
+                RunId = dispatch.RunId,
+                Attempt = dispatch.Attempt,
+                LeaseId = run.LeaseId,
+                WorkerId = identity.WorkerId,
+                Reason = run.StopReason,
+                Usage = run.Usage,
             },
             _ => new RunCancelled
             {
