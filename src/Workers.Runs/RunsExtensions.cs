@@ -6,6 +6,7 @@ using Workers.Runs;
 using Workers.Runs.Admission;
 using Workers.Runs.Dispatch;
 using Workers.Runs.Persistence;
+using Workers.Runs.Routing;
 using Workers.Runs.StateMachine;
 using Workers.Runs.Timers;
 
@@ -41,6 +42,9 @@ public static class RunsExtensions
             var options = sp.GetRequiredService<IOptions<RunStoreOptions>>().Value;
             return new RunStore(SqlDialect.For(options.Provider), options.ConnectionString!);
         });
+        services.TryAddSingleton<LiveRuntimeMonitor>();
+        services.TryAddSingleton<ILiveRuntimes>(sp => sp.GetRequiredService<LiveRuntimeMonitor>());
+        services.AddHostedService(sp => sp.GetRequiredService<LiveRuntimeMonitor>());
         services.TryAddSingleton<RunAdmission>();
         services.TryAddSingleton<RunLifecycle>();
 

@@ -1,4 +1,7 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using Workers.Integration.Tests.Fleet;
+using Workers.Orchestrator.Api;
 
 namespace Workers.Integration.Tests;
 
@@ -75,5 +78,29 @@ public sealed class DistributedFleet_Specs
         // At most one dispatch waits for a slot in the worker (prefetch 1); it may have been a low. One more may slip
         // through between the last high's commit and its dispatch reaching the queue.
         Assert.True(overtaking <= 2, $"{overtaking} low-priority runs started after the high ones were queued and finished before them");
+    }
+
+    [Fact]
+    public async Task A_run_no_live_worker_can_take_waits_visibly_and_runs_once_one_arrives()
+    {
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
+        var id = await fleet.SubmitAsync("count", "patience", 3, Ct);
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        string? reason = null;
+        while (reason is null)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the queued run never showed why it waits");
+            // 404 until the saga has stored the submission (the API answers 202 first).
+            using var response = await fleet.Api.GetAsync($"api/runs/{id}", Ct);
+            var view = response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<RunView>(JsonSerializerOptions.Web, Ct) : null;
+            reason = view?.State == "Queued" ? view.WaitingReason : null;
+            await Task.Delay(200, Ct);
+        }
+        Assert.Equal("no live worker offers runtime 'process' (no worker is alive)", reason);
+
+        await fleet.AddWorkerAsync(slots: 1, Ct);
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromSeconds(60), Ct);
+        Assert.Equal("Succeeded", Assert.Single(await fleet.RowsAsync([id], Ct)).State);
     }
 }

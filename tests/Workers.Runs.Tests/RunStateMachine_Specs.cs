@@ -372,4 +372,26 @@ public sealed class RunStateMachine_Specs
         await fixture.WaitFor(id, m => m.Cancelled);
         Assert.Equal(0, fixture.Dispatches(id, 2));
     }
+
+    [Fact]
+    public async Task Without_an_explicit_runtime_the_agents_first_runtime_a_live_worker_offers_is_chosen()
+    {
+        await using var fixture = await SagaFixture.StartAsync(live: new FixedLiveRuntimes("process"));
+        var id = NewId.NextGuid();
+
+        await fixture.Send(Submission(id, agent: "multi"));
+
+        Assert.Equal("process", (await fixture.WaitFor(id, m => m.Queued)).Runtime);
+    }
+
+    [Fact]
+    public async Task When_no_live_worker_offers_any_of_its_runtimes_the_agents_first_runtime_is_chosen()
+    {
+        await using var fixture = await SagaFixture.StartAsync(live: new FixedLiveRuntimes());
+        var id = NewId.NextGuid();
+
+        await fixture.Send(Submission(id, agent: "multi"));
+
+        Assert.Equal("alpha", (await fixture.WaitFor(id, m => m.Queued)).Runtime);
+    }
 }

@@ -24,6 +24,8 @@ public sealed record RunView
     public DateTimeOffset? LeaseExpiresAt { get; init; }
     public DateTimeOffset? NextAttemptAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
+    /// <summary>Why a queued run is not being picked up, when the fleet can tell (e.g. no live worker offers its runtime).</summary>
+    public string? WaitingReason { get; init; }
     public RunUsageView Usage { get; init; } = new();
 }
 

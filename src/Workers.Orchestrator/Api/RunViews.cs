@@ -5,8 +5,13 @@ namespace Workers.Orchestrator.Api;
 
 static class RunViews
 {
-    public static RunView From(RunState run) => new()
+    public static RunView From(RunState run, IReadOnlySet<string> liveRuntimes) => new()
     {
+        WaitingReason = run.CurrentState == RunStates.Queued && !liveRuntimes.Contains(run.Runtime)
+            ? $"no live worker offers runtime '{run.Runtime}'" + (liveRuntimes.Count == 0
+                ? " (no worker is alive)"
+                : $" (live workers offer: {string.Join(", ", liveRuntimes.Order(StringComparer.Ordinal))})")
+            : null,
         RunId = run.CorrelationId,
         State = run.CurrentState,
         Agent = run.Agent,

@@ -8,6 +8,7 @@ using Workers.Contracts;
 using Workers.Runs;
 using Workers.Runs.Admission;
 using Workers.Runs.Persistence;
+using Workers.Runs.Routing;
 using Workers.Runs.StateMachine;
 
 namespace Workers.Orchestrator.Api;
@@ -63,13 +64,13 @@ static class RunsApi
         return Results.Accepted($"/api/runs/{submit.RunId}", new RunAccepted(submit.RunId, "Submitted"));
     }
 
-    static async Task<IResult> GetAsync(Guid runId, RunStore store, CancellationToken cancellationToken)
+    static async Task<IResult> GetAsync(Guid runId, RunStore store, ILiveRuntimes live, CancellationToken cancellationToken)
     {
         var run = await store.LoadAsync(runId, cancellationToken).ConfigureAwait(false);
-        return run is null ? NotFound(runId) : Results.Ok(RunViews.From(run));
+        return run is null ? NotFound(runId) : Results.Ok(RunViews.From(run, live.Offered));
     }
 
-    static async Task<IResult> ListAsync(RunStore store, string? state, string? runtime, string? agent, string? tenant, int? limit, string? cursor,
+    static async Task<IResult> ListAsync(RunStore store, ILiveRuntimes live, string? state, string? runtime, string? agent, string? tenant, int? limit, string? cursor,
         CancellationToken cancellationToken)
     {
         if (state is not null && !RunStates.All.Contains(state))
@@ -82,7 +83,8 @@ static class RunsApi
 
         var (runs, next) = await store.QueryAsync(new RunQuery(state, runtime, agent, tenant, limit ?? DefaultPageSize, position), cancellationToken)
             .ConfigureAwait(false);
-        return Results.Ok(new RunPage(runs.Select(RunViews.From).ToList(), next));
+        var offered = live.Offered;
+        return Results.Ok(new RunPage(runs.Select(r => RunViews.From(r, offered)).ToList(), next));
     }
 
     static async Task<IResult> CancelAsync(Guid runId, HttpRequest request, RunStore store, IBus bus, CancellationToken cancellationToken)

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using Workers.Agents.Definitions;
 using Workers.Agents.Runtimes;
 using Workers.Contracts;
+using Workers.Runs.Routing;
 
 namespace Workers.Runs.Admission;
 
@@ -10,7 +11,7 @@ namespace Workers.Runs.Admission;
 /// Decides whether a submission can run and, if so, on what: the agent, the runtime, the attempt budget.
 /// Used by the saga (every producer) and by the HTTP API (to answer 400 at once); both give the same reasons.
 /// </summary>
-public sealed class RunAdmission(IAgentCatalog catalog, IOptions<RunOptions> options)
+public sealed class RunAdmission(IAgentCatalog catalog, ILiveRuntimes liveRuntimes, IOptions<RunOptions> options)
 {
     public const int MinPriority = 0;
     public const int MaxPriority = 9;
@@ -51,7 +52,9 @@ public sealed class RunAdmission(IAgentCatalog catalog, IOptions<RunOptions> opt
         }
         else
         {
-            runtime = agent.Runtimes[0];
+            // The agent's first runtime that some live worker offers; if none does, its first (the run waits, visibly).
+            var live = liveRuntimes.Offered;
+            runtime = agent.Runtimes.FirstOrDefault(live.Contains) ?? agent.Runtimes[0];
         }
 
         var maxAttempts = request.Limits?.MaxAttempts ?? agent.Limits.MaxAttempts ?? policy.DefaultMaxAttempts;

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Workers.Agents.Definitions;
 using Workers.Contracts;
 using Workers.Runs.Admission;
+using Workers.Runs.Routing;
 using Workers.Runs.StateMachine;
 
 namespace Workers.Runs.Tests.Support;
@@ -27,12 +28,13 @@ public sealed class SagaFixture : IAsyncDisposable
     public ISagaStateMachineTestHarness<RunStateMachine, RunState> Saga { get; }
     public RunStateMachine Machine => Saga.StateMachine;
 
-    public static async Task<SagaFixture> StartAsync(RunOptions? options = null)
+    public static async Task<SagaFixture> StartAsync(RunOptions? options = null, ILiveRuntimes? live = null)
     {
         var time = new ManualTime();
         var provider = new ServiceCollection()
             .AddSingleton<TimeProvider>(time)
             .AddSingleton<IAgentCatalog, StaticCatalog>()
+            .AddSingleton<ILiveRuntimes>(live ?? new FixedLiveRuntimes("process"))
             .AddSingleton(Options.Create(options ?? new RunOptions()))
             .AddSingleton<RunAdmission>()
             .AddSingleton<RunLifecycle>()

@@ -3,7 +3,10 @@ using Workers.Agents.Definitions;
 
 namespace Workers.Runs.Tests.Support;
 
-/// <summary>A fixed agent catalog: <c>echo</c> (process) and <c>strict</c> (process, one attempt).</summary>
+/// <summary>
+/// A fixed agent catalog: <c>echo</c> (process), <c>strict</c> (process, one attempt) and <c>multi</c> (runtimes
+/// <c>alpha</c> then <c>process</c>).
+/// </summary>
 public sealed class StaticCatalog : IAgentCatalog
 {
     readonly Dictionary<string, AgentDefinition> _agents = new()
@@ -15,6 +18,7 @@ public sealed class StaticCatalog : IAgentCatalog
             Settings = new Dictionary<string, JsonElement> { ["process"] = JsonSerializer.SerializeToElement(new { command = "echo.sh" }) },
         },
         ["strict"] = new AgentDefinition { Name = "strict", Runtimes = ["process"], Limits = new AgentLimits { MaxAttempts = 1 } },
+        ["multi"] = new AgentDefinition { Name = "multi", Runtimes = ["alpha", "process"] },
     };
 
     public IReadOnlyCollection<AgentDefinition> Agents => _agents.Values;
