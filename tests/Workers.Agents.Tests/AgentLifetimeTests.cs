@@ -148,10 +148,28 @@ public sealed class AgentLifetimeTests : IDisposable
     [Fact]
     public void Exec_failures_of_the_launch_chain_are_told_apart_from_the_agents_own_exit()
     {
-        Assert.Equal("/a/b.sh: not found", AgentSupervisor.ExecFailure(127, $"{AgentSupervisor.Name}: 14: /a/b.sh: not found"));
-        Assert.Equal("/a/b.sh: No such file or directory", AgentSupervisor.ExecFailure(127, "setsid: failed to execute /a/b.sh: No such file or directory"));
-        Assert.Null(AgentSupervisor.ExecFailure(1, $"{AgentSupervisor.Name}: 14: /a/b.sh: not found"));
-        Assert.Null(AgentSupervisor.ExecFailure(127, "my-agent: command not found: jq"));
+        Assert.Equal("/a/b.sh: not found", AgentSupervisor.ExecFailure(127, $"{AgentSupervisor.Name}: 14: /a/b.sh: not found", "/a/b.sh"));
+        Assert.Equal("/a/b.sh: No such file or directory", AgentSupervisor.ExecFailure(127, "setsid: failed to execute /a/b.sh: No such file or directory", "/a/b.sh"));
+        Assert.Null(AgentSupervisor.ExecFailure(1, $"{AgentSupervisor.Name}: 14: /a/b.sh: not found", "/a/b.sh"));
+        Assert.Null(AgentSupervisor.ExecFailure(127, "my-agent: command not found: jq", "/a/b.sh"));
+    }
+
+    [Fact]
+    public async Task The_agent_starts_with_the_signal_dispositions_a_direct_child_would_have()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "reads /proc");
+
+        // A shell's background job ignores SIGINT and SIGQUIT; the supervisor must not pass that on to the agent.
+        var direct = new ProcessStartInfo("grep") { UseShellExecute = false, RedirectStandardOutput = true };
+        direct.ArgumentList.Add("SigIgn");
+        direct.ArgumentList.Add("/proc/self/status");
+        using var child = Process.Start(direct)!;
+        var expected = (await child.StandardOutput.ReadToEndAsync(TestCancellation)).Trim();
+        await child.WaitForExitAsync(TestCancellation);
+
+        var outcome = await RunAsync("exec grep SigIgn /proc/self/status\n", TestCancellation);
+
+        Assert.Equal(new AgentOutcome.Succeeded(expected), outcome);
     }
 
     private Task<AgentOutcome> RunAsync(string script, CancellationToken cancellationToken, string input = "", ProcessRuntime? runtime = null) =>

@@ -29,13 +29,15 @@ internal static class AgentSupervisor
     // Traps, in order of appearance:
     // - The death signal may be stray (anyone may send SIGUSR2 to the group): kill only if our parent is no longer the worker.
     // - The PPID check closes the race where the worker died before setpriv set the death signal.
-    // - In a non-interactive shell a background job gets /dev/null as stdin, and dash 0.5 applies that even over an explicit
-    //   `<&0`; dup'ing stdin to fd 3 first and redirecting from it works.
+    // - A non-interactive shell starts a background job with SIGINT and SIGQUIT ignored, which an agent would inherit; the
+    //   job resets them through env(1) --default-signal, but only those the supervisor itself did not inherit as ignored.
+    // - It also gives a background job /dev/null as stdin, and dash 0.5 applies that even over an explicit `<&0`; dup'ing
+    //   stdin to fd 3 first and redirecting from it works.
     // - After starting the agent the supervisor lets go of the pipes, so the agent alone decides when they reach end of file.
     // - `wait` returns early (status > 128) when a trapped signal arrives; wait again while the agent is still there.
     private const string Script =
         """
-        worker=$1; shift
+        worker=$1; reset_with=$2; shift 2
         orphaned() {
           stat=; read -r stat < /proc/$$/stat
           set -- ${stat##*) }
@@ -46,6 +48,14 @@ internal static class AgentSupervisor
         trap 'trapped=1; [ -z "$agent" ] || kill -TERM "$agent" 2>/dev/null' TERM
         [ "$PPID" = "$worker" ] || kill -KILL 0
         [ -z "$trapped" ] || exit 143
+        if [ -n "$reset_with" ]; then
+          ignored=0; while read -r key value; do [ "$key" != SigIgn: ] || ignored=$value; done < /proc/$$/status
+          ignored=$(( 0x${ignored#"${ignored%?}"} ))
+          reset=
+          [ $(( ignored & 2 )) -ne 0 ] || reset=INT
+          [ $(( ignored & 4 )) -ne 0 ] || reset=${reset:+$reset,}QUIT
+          [ -z "$reset" ] || set -- "$reset_with" --default-signal="$reset" -- "$@"
+        fi
         exec 3<&0
         "$@" <&3 3<&- &
         agent=$!
@@ -56,6 +66,12 @@ internal static class AgentSupervisor
         done
         exit "$status"
         """;
+
+    /// <summary>
+    /// env(1) when it has <c>--default-signal</c> (GNU coreutils 8.31 and later); null otherwise, and then an agent starts
+    /// with SIGINT and SIGQUIT ignored. Probed once, on first use.
+    /// </summary>
+    private static readonly Lazy<string?> SignalResetter = new(ProbeSignalResetter);
 
     private const string Shell = "/bin/sh";
 
@@ -86,6 +102,7 @@ internal static class AgentSupervisor
             }
 
             startInfo.ArgumentList.Add(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+            startInfo.ArgumentList.Add(SignalResetter.Value ?? "");
             startInfo.ArgumentList.Add(executable);
             return startInfo;
         }
@@ -101,10 +118,10 @@ internal static class AgentSupervisor
     }
 
     /// <summary>
-    /// The reason an agent could not be executed, when its exit code and stderr say the launch chain failed to execute it
-    /// (e.g. a script whose #! names a missing interpreter); null otherwise.
+    /// The reason <paramref name="executable"/> could not be executed, when the exit code and stderr say the launch chain
+    /// failed to execute it (e.g. a script whose #! names a missing interpreter); null otherwise.
     /// </summary>
-    public static string? ExecFailure(int exitCode, string stderr)
+    public static string? ExecFailure(int exitCode, string stderr, string executable)
     {
         if (exitCode is not (126 or 127))
         {
@@ -127,10 +144,54 @@ internal static class AgentSupervisor
             return FirstLine(afterLine < 0 ? rest : rest[(afterLine + 2)..]);
         }
 
+        // env(1): "/usr/bin/env: '/path': No such file or directory", quotes per locale. An agent whose #! line runs env
+        // and names a missing program writes the same prefix, but quotes that program, not the agent's own path.
+        if (SignalResetter is { IsValueCreated: true, Value: { } env } && stderr.StartsWith(env + ": ", StringComparison.Ordinal))
+        {
+            var rest = stderr[(env.Length + 2)..];
+            if (rest.Length > executable.Length + 3
+                && rest.AsSpan(1).StartsWith(executable, StringComparison.Ordinal)
+                && rest.AsSpan(executable.Length + 2).StartsWith(": ", StringComparison.Ordinal))
+            {
+                return FirstLine(rest);
+            }
+        }
+
         return null;
     }
 
     private static string FirstLine(string text) => text.Split('\n')[0];
+
+    private static string? ProbeSignalResetter()
+    {
+        if (Find("env") is not { } env)
+        {
+            return null;
+        }
+
+        try
+        {
+            var startInfo = new ProcessStartInfo(env) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var argument in (ReadOnlySpan<string>)["--default-signal=INT", "--", "true"])
+            {
+                startInfo.ArgumentList.Add(argument);
+            }
+
+            using var probe = Process.Start(startInfo);
+            if (probe is null)
+            {
+                return null;
+            }
+
+            probe.StandardOutput.ReadToEnd();
+            probe.StandardError.ReadToEnd();
+            return probe.WaitForExit(TimeSpan.FromSeconds(5)) && probe.ExitCode == 0 ? env : null;
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            return null;
+        }
+    }
 
     private static string? Find(string name) =>
         OperatingSystem.IsLinux() ? Array.Find([$"/usr/bin/{name}", $"/bin/{name}"], File.Exists) : null;

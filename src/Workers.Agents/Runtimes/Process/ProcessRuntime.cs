@@ -220,7 +220,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         }
 
         var stderrTail = stderr.ToString();
-        if (Setsid is not null && AgentSupervisor.ExecFailure(exitCode, stderrTail) is { } reason)
+        if (Setsid is not null && AgentSupervisor.ExecFailure(exitCode, stderrTail, executable) is { } reason)
         {
             return CannotStart(invocation, executable, reason);
         }
