@@ -44,7 +44,7 @@ public sealed class RegistrationTests : IDisposable
 
         var error = await Assert.ThrowsAsync<AgentDefinitionException>(() => host.StartAsync(TestContext.Current.CancellationToken));
 
-        Assert.Equal($"{path}: agents.echo.runtime: unknown runtime 'proces'; known runtimes: process (line 3, column 14)", error.Message);
+        Assert.Equal($"{path}: agents.echo.runtime: unknown runtime 'proces'; known runtimes: process, claude-code, codex, gemini, cursor (line 3, column 14)", error.Message);
     }
 
     [Fact]
@@ -85,17 +85,18 @@ public sealed class RegistrationTests : IDisposable
     }
 
     [Fact]
-    public void The_process_runtime_is_registered_once_even_if_runtimes_are_added_twice()
+    public void Each_runtime_is_registered_once_even_if_runtimes_are_added_twice()
     {
         var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(new ConfigurationBuilder().Build());
         services.AddAgentRuntimes();
         services.AddAgentRuntimes();
         using var provider = services.BuildServiceProvider();
 
-        var runtime = Assert.Single(provider.GetServices<IAgentRuntime>());
+        var runtimes = provider.GetServices<IAgentRuntime>().ToList();
 
-        Assert.IsType<ProcessRuntime>(runtime);
-        Assert.Equal(RuntimeNames.Process, runtime.Name);
+        // Each runtime once, however often the registration runs.
+        Assert.Equal(RuntimeNames.All.Order(StringComparer.Ordinal), runtimes.Select(r => r.Name).Order(StringComparer.Ordinal));
+        Assert.Equal(RuntimeNames.Process, Assert.Single(runtimes.OfType<ProcessRuntime>()).Name);
     }
 
     [Theory]
