@@ -1,0 +1,182 @@
+using System.Globalization;
+using System.Text.Json;
+
+using Workers.Testing;
+
+namespace Workers.Benchmarks;
+
+/// <summary>
+/// One round's fleet, as in production but private to the round: its own RabbitMQ vhost and PostgreSQL database, an
+/// orchestrator process and worker processes from the Release build, all running the <c>noop</c> agent.
+/// Disposing kills the processes and deletes the vhost and the database; the logs are kept only if asked.
+/// </summary>
+public sealed class BenchFleet : IAsyncDisposable
+{
+    /// <summary>The agent every benchmark run asks for.</summary>
+    public const string Agent = "noop";
+
+    readonly List<ManagedProcess> workers = [];
+    readonly List<StreamWriter> logs = [];
+    readonly HttpClient api;
+
+    BenchFleet(string directory, int port)
+    {
+        Directory = directory;
+        ApiAddress = new Uri($"http://127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}/");
+        api = new HttpClient { BaseAddress = ApiAddress, Timeout = TimeSpan.FromSeconds(10) };
+    }
+
+    /// <summary>The round's directory: agents file, workspaces, process logs.</summary>
+    public string Directory { get; }
+
+    public Uri ApiAddress { get; }
+
+    public RabbitMqTestVhost Vhost { get; private set; } = null!;
+
+    public PostgresTestDatabase Database { get; private set; } = null!;
+
+    public ManagedProcess Orchestrator { get; private set; } = null!;
+
+    public IReadOnlyList<ManagedProcess> Workers => workers;
+
+    /// <summary>Keep <see cref="Directory"/> (with the process logs) on dispose, e.g. after a failed round.</summary>
+    public bool KeepDirectory { get; set; }
+
+    /// <summary>Creates the vhost and database, starts the orchestrator and the workers, and waits until every worker is alive in the registry.</summary>
+    public static async Task<BenchFleet> StartAsync(HostBuild hosts, int workerCount, int slots, CancellationToken cancellationToken)
+    {
+        var fleet = new BenchFleet(System.IO.Directory.CreateTempSubdirectory("workers-bench-").FullName, FreePort.Get());
+        try
+        {
+            await fleet.StartCoreAsync(hosts, workerCount, slots, cancellationToken);
+            return fleet;
+        }
+        catch
+        {
+            fleet.KeepDirectory = true;
+            await fleet.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Throws if a fleet process has exited: the round's figures would mean nothing.</summary>
+    public void ThrowIfAnyExited()
+    {
+        foreach (var process in workers.Prepend(Orchestrator))
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"{process.Name} exited with code {process.ExitCode} during the round.\n{process.OutputTail(30)}");
+        }
+    }
+
+    /// <summary>
+    /// Kills the workers and the orchestrator and waits for them to exit. Their database sessions end with them, which
+    /// is when PostgreSQL folds their last transaction counts into <c>pg_stat_database</c>.
+    /// </summary>
+    public async Task StopProcessesAsync(CancellationToken cancellationToken)
+    {
+        foreach (var process in workers.Append(Orchestrator))
+            process.Kill();
+        foreach (var process in workers.Append(Orchestrator))
+            await process.WaitForExitAsync(TimeSpan.FromSeconds(30), cancellationToken);
+    }
+
+    async Task StartCoreAsync(HostBuild hosts, int workerCount, int slots, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(hosts);
+        Vhost = await RabbitMqTestVhost.CreateAsync(cancellationToken);
+        Database = await PostgresTestDatabase.CreateAsync(cancellationToken);
+        var agents = WriteAgents(Directory);
+
+        var port = ApiAddress.Port;
+        Orchestrator = Start(hosts.OrchestratorDll, "orchestrator", FleetEnvironment.Orchestrator(Vhost, Database, port, agents));
+        await Orchestrator.WaitForHttpOkAsync(new Uri(ApiAddress, "health/ready"), TimeSpan.FromSeconds(60), cancellationToken);
+
+        var ids = new List<string>();
+        for (var i = 1; i <= workerCount; i++)
+        {
+            var id = $"bench-worker-{i.ToString(CultureInfo.InvariantCulture)}";
+            var environment = FleetEnvironment.Worker(Vhost, slots, agents);
+            environment["Workers__Worker__WorkerId"] = id;
+            environment["Workers__Worker__WorkspaceRoot"] = Path.Combine(Directory, "workspaces");
+            workers.Add(Start(hosts.WorkerDll, id, environment));
+            ids.Add(id);
+        }
+        await WaitUntilAliveAsync(ids, TimeSpan.FromSeconds(90), cancellationToken);
+    }
+
+    ManagedProcess Start(string assembly, string name, IDictionary<string, string?> environment)
+    {
+        var log = new StreamWriter(Path.Combine(Directory, $"{name}.log"));
+        var writer = TextWriter.Synchronized(log);
+        logs.Add(log);
+        return ManagedProcess.StartDotnet(assembly, [], new ManagedProcessOptions
+        {
+            Name = name,
+            WorkingDirectory = Directory,
+            Environment = environment,
+            Log = writer.WriteLine,
+            MaxBufferedLines = 1_000,
+        });
+    }
+
+    async Task WaitUntilAliveAsync(IReadOnlyCollection<string> ids, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var deadline = TimeProvider.System.GetUtcNow() + timeout;
+        while (true)
+        {
+            ThrowIfAnyExited();
+            using var response = await api.GetAsync(new Uri("api/workers", UriKind.Relative), cancellationToken);
+            response.EnsureSuccessStatusCode();
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+            var alive = body.RootElement.EnumerateArray()
+                .Where(w => w.GetProperty("status").GetString() == "alive")
+                .Select(w => w.GetProperty("workerId").GetString())
+                .ToHashSet(StringComparer.Ordinal);
+            if (ids.All(alive.Contains))
+                return;
+            if (TimeProvider.System.GetUtcNow() > deadline)
+                throw new TimeoutException($"workers not alive in GET /api/workers after {timeout.TotalSeconds:0} s: {string.Join(", ", ids.Where(i => !alive.Contains(i)))}");
+            await Task.Delay(200, cancellationToken);
+        }
+    }
+
+    static string WriteAgents(string directory)
+    {
+        // The cheapest run there is: one process that prints its result line and exits.
+        var path = Path.Combine(directory, "agents.yaml");
+        File.WriteAllText(path, """
+            agents:
+              noop:
+                runtime: process
+                process:
+                  command: /bin/echo
+                  args: ['{"type":"result","output":"ok"}']
+            """);
+        return path;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        api.Dispose();
+        foreach (var worker in workers)
+            await worker.DisposeAsync();
+        if (Orchestrator is not null)
+            await Orchestrator.DisposeAsync();
+        if (Database is not null)
+            await Database.DisposeAsync();
+        if (Vhost is not null)
+            await Vhost.DisposeAsync();
+        foreach (var log in logs)
+            await log.DisposeAsync();
+        if (KeepDirectory)
+            return;
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using System.Globalization;
+
+namespace Workers.Benchmarks;
+
+/// <summary>What one invocation of <c>workers-bench</c> measures. Every setting has a command-line flag of the same name.</summary>
+public sealed class BenchmarkOptions
+{
+    /// <summary><c>--runs</c>: runs submitted per round.</summary>
+    public int Runs { get; set; } = 10_000;
+
+    /// <summary><c>--rounds</c>: rounds, each on a fresh vhost, database and fleet; the figures are min / median / max over them.</summary>
+    public int Rounds { get; set; } = 3;
+
+    /// <summary><c>--workers</c>: worker processes in the fleet.</summary>
+    public int Workers { get; set; } = 2;
+
+    /// <summary><c>--slots</c>: concurrent runs per worker (<c>Workers:Worker:Slots</c>).</summary>
+    public int Slots { get; set; } = 16;
+
+    /// <summary><c>--in-flight</c>: SubmitRun publishes awaiting their broker confirm at once.</summary>
+    public int InFlight { get; set; } = 64;
+
+    /// <summary><c>--round-timeout</c>: seconds a round may take from the first publish until every run is terminal.</summary>
+    public int RoundTimeoutSeconds { get; set; } = 600;
+
+    /// <summary><c>--quiet-below</c>: before each measurement, wait until the whole machine uses fewer cores than this (others' builds and tests).</summary>
+    public double QuietBelow { get; set; } = 0.3;
+
+    /// <summary><c>--quiet-timeout</c>: seconds to wait for a quiet machine before measuring anyway (with a warning).</summary>
+    public int QuietTimeoutSeconds { get; set; } = 300;
+
+    /// <summary><c>--retries</c>: times a measurement is repeated when other processes used more than <see cref="QuietBelow"/> cores during it.</summary>
+    public int Retries { get; set; } = 2;
+
+    /// <summary><c>--skip-floor</c>: measure only the fleet, not the raw RabbitMQ and MassTransit round trips.</summary>
+    public bool SkipFloor { get; set; }
+
+    /// <summary><c>--floor-runs</c>: messages in the raw-client round trip (<c>Physical roundtrip --n</c>).</summary>
+    public int FloorRuns { get; set; } = 50_000;
+
+    /// <summary><c>--mt-floor-runs</c>: messages in the MassTransit round trip (<c>MtFloor roundtrip --n</c>).</summary>
+    public int MassTransitFloorRuns { get; set; } = 20_000;
+
+    /// <summary><c>--doc PATH</c>: where the report goes; default <c>docs/benchmarks.md</c> in the repository.</summary>
+    public string? DocPath { get; set; }
+
+    /// <summary><c>--no-doc</c>: print the report only (for trial runs).</summary>
+    public bool NoDoc { get; set; }
+
+    /// <summary>The command line as given, for the report.</summary>
+    public string CommandLine { get; private set; } = "";
+
+    public const string Usage = """
+        usage: dotnet run -c Release --project tests/Workers.Benchmarks -- [options]
+          --runs N            runs per round (default 10000)
+          --rounds N          rounds (default 3)
+          --workers N         worker processes (default 2)
+          --slots N           slots per worker (default 16)
+          --in-flight N       concurrent SubmitRun publishes (default 64)
+          --round-timeout S   seconds until every run must be terminal (default 600)
+          --quiet-below C     before each measurement wait until fewer than C cores are busy (default 0.3)
+          --quiet-timeout S   but no longer than S seconds (default 300)
+          --retries N         repeat a measurement disturbed by other processes up to N times (default 2)
+          --skip-floor        do not run the raw RabbitMQ / MassTransit floors
+          --floor-runs N      Physical roundtrip --n (default 50000)
+          --mt-floor-runs N   MtFloor roundtrip --n (default 20000)
+          --doc PATH          write the report here (default docs/benchmarks.md)
+          --no-doc            print the report only
+        Build the solution first: dotnet build -c Release Workers.sln
+        """;
+
+    /// <summary>Reads the command line.</summary>
+    /// <exception cref="ArgumentException">An unknown flag or a bad value; the message names it.</exception>
+    public static BenchmarkOptions Parse(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var options = new BenchmarkOptions { CommandLine = string.Join(' ', args) };
+        for (var i = 0; i < args.Count; i++)
+        {
+            var flag = args[i];
+            string Value() => i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{flag} needs a value.");
+            int Number(int min, int max)
+            {
+                var text = Value();
+                return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+                    ? n
+                    : throw new ArgumentException($"{flag} must be a whole number from {min} to {max}, not '{text}'.");
+            }
+            double Cores()
+            {
+                var text = Value();
+                return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var c) && c > 0
+                    ? c
+                    : throw new ArgumentException($"{flag} must be a positive number of cores (e.g. 0.3), not '{text}'.");
+            }
+            switch (flag)
+            {
+                case "--runs": options.Runs = Number(1, 10_000_000); break;
+                case "--rounds": options.Rounds = Number(1, 100); break;
+                case "--workers": options.Workers = Number(1, 64); break;
+                case "--slots": options.Slots = Number(1, 10_000); break;
+                case "--in-flight": options.InFlight = Number(1, 100_000); break;
+                case "--round-timeout": options.RoundTimeoutSeconds = Number(10, 86_400); break;
+                case "--quiet-below": options.QuietBelow = Cores(); break;
+                case "--quiet-timeout": options.QuietTimeoutSeconds = Number(0, 86_400); break;
+                case "--retries": options.Retries = Number(0, 100); break;
+                case "--skip-floor": options.SkipFloor = true; break;
+                case "--floor-runs": options.FloorRuns = Number(1, 10_000_000); break;
+                case "--mt-floor-runs": options.MassTransitFloorRuns = Number(1, 10_000_000); break;
+                case "--doc": options.DocPath = Value(); break;
+                case "--no-doc": options.NoDoc = true; break;
+                default: throw new ArgumentException($"unknown option '{flag}'.");
+            }
+        }
+        return options;
+    }
+}

@@ -1,0 +1,96 @@
+using Workers.Testing;
+
+namespace Workers.Benchmarks;
+
+/// <summary>Runs the rounds and the floors in turn (round-robin, so drift on a noisy machine spreads over both) and reports.</summary>
+public static class BenchmarkRunner
+{
+    public static async Task<int> RunAsync(BenchmarkOptions options, TextWriter output, TextWriter progress, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(progress);
+        if (HostBuild.Problem() is { } problem)
+        {
+            progress.WriteLine($"error: {problem}");
+            return 2;
+        }
+
+        using var hosts = HostBuild.Snapshot();
+        var machine = await MachineInfo.CollectAsync(hosts, cancellationToken);
+        List<Floor> floors = options.SkipFloor ? [] : [Floor.Physical(options.FloorRuns), Floor.MassTransit(options.MassTransitFloorRuns)];
+        foreach (var floor in floors)
+            await floor.BuildAsync(progress, cancellationToken);
+
+        var quietPatience = TimeSpan.FromSeconds(options.QuietTimeoutSeconds);
+        var rounds = new List<Dictionary<Figure, double>>();
+        var failures = 0;
+        for (var round = 1; round <= options.Rounds; round++)
+        {
+            Dictionary<Figure, double> figures = [];
+            for (var attempt = 0; attempt <= options.Retries; attempt++)
+            {
+                var load = await QuietMachine.WaitAsync(options.QuietBelow, quietPatience, $"round {round}", progress, cancellationToken);
+                try
+                {
+                    figures = await FleetRound.RunAsync(options, hosts, round, progress, cancellationToken);
+                }
+                catch (Exception e) when (e is not OperationCanceledException && attempt < options.Retries)
+                {
+                    // A shared machine: another test may restart the broker or the database under the round.
+                    failures++;
+                    progress.WriteLine($"round {round} failed ({e.GetType().Name}: {FirstLine(e.Message)}); measuring again ({attempt + 1} of {options.Retries} retries)");
+                    continue;
+                }
+                figures[Figures.LoadBefore] = load;
+                progress.WriteLine($"round {round}: {figures[Figures.RunsPerSecond]:N0} runs/s, dispatch p50 {figures[Figures.DispatchP50]:N1} ms, " +
+                    $"p99 {figures[Figures.DispatchP99]:N1} ms, {figures[Figures.NotSucceeded]} not Succeeded, others' CPU {figures[Figures.CpuOther]:0.00} cores");
+                if (!Disturbed(figures[Figures.CpuOther], options, $"round {round}", attempt, progress))
+                    break;
+            }
+            var disturbed = figures[Figures.CpuOther] > options.QuietBelow ? 1 : 0;
+
+            foreach (var floor in floors)
+            {
+                for (var attempt = 0; attempt <= options.Retries; attempt++)
+                {
+                    await QuietMachine.WaitAsync(options.QuietBelow, quietPatience, floor.Command, progress, cancellationToken);
+                    var (value, others) = await floor.RunAsync(progress, cancellationToken);
+                    figures[floor.Figure] = value;
+                    progress.WriteLine($"floor {floor.Title}: {value:N0} runs/s, others' CPU {others:0.00} cores");
+                    if (!Disturbed(others, options, floor.Command, attempt, progress))
+                        break;
+                }
+                if (figures[floor.Figure] is var kept && floor.LastOthers > options.QuietBelow && !double.IsNaN(kept))
+                    disturbed++;
+            }
+            figures[Figures.Disturbed] = disturbed;
+            figures[Figures.FailedAttempts] = failures;
+            failures = 0;
+            rounds.Add(figures);
+        }
+
+        var results = Report.Results(options, rounds, floors);
+        output.WriteLine();
+        output.Write(results);
+        if (!options.NoDoc)
+        {
+            var path = options.DocPath ?? Path.Combine(RepoPaths.Root, "docs", "benchmarks.md");
+            Report.WriteDocument(path, Report.DocumentBlock(machine, options, results));
+            progress.WriteLine($"wrote {path}");
+        }
+        return 0;
+    }
+
+    static string FirstLine(string text) => text.Split('\n', 2)[0];
+
+    static bool Disturbed(double others, BenchmarkOptions options, string what, int attempt, TextWriter progress)
+    {
+        if (others <= options.QuietBelow)
+            return false;
+        progress.WriteLine(attempt < options.Retries
+            ? $"{what}: other processes used {others:0.00} cores meanwhile; measuring again ({attempt + 1} of {options.Retries} retries)"
+            : $"{what}: other processes used {others:0.00} cores meanwhile and no retries are left; keeping it (counted as disturbed)");
+        return true;
+    }
+}
