@@ -85,7 +85,8 @@ public static class Analysis
             if (completed.Count > 1)
             {
                 var attempts = string.Join(", ", completed.Select(e => e.Attempt.ToString(CultureInfo.InvariantCulture)));
-                duplicates.Add($"{group.Key}: ran to its end {completed.Count} times (attempts {attempts})");
+                var why = byId.TryGetValue(group.Key, out var final) ? $"; row: {final.State} at attempt {final.Attempt} on {final.WorkerId ?? "-"}, last error: {final.LastError ?? "-"}" : "";
+                duplicates.Add($"{group.Key}: ran to its end {completed.Count} times (attempts {attempts}){why}");
                 if (byId.TryGetValue(group.Key, out var row) && row.State == "Succeeded" && completed.Select(e => e.Attempt).Distinct().Count() > 1)
                     succeededTwice.Add($"{group.Key}: attempts {attempts} each finished with a result; the row says Succeeded at attempt {row.Attempt}");
             }

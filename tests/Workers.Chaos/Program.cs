@@ -80,6 +80,8 @@ namespace Workers.Chaos
     /// <summary>The table, and docs/chaos.md built from the latest result of each scenario.</summary>
     public static class Report
     {
+        const string FindingsMarker = "<!-- findings: hand-written, kept when the tool regenerates this file -->";
+
         static readonly JsonSerializerOptions Json = new(JsonSerializerOptions.Web) { WriteIndented = true };
 
         public static string Table(IEnumerable<ScenarioResult> results)
@@ -105,7 +107,11 @@ namespace Workers.Chaos
             var order = Scenario.All.Select(s => s.Name).ToList();
             all = all.OrderBy(r => order.IndexOf(r.Scenario)).ToList();
             File.WriteAllText(store, JsonSerializer.Serialize(all, Json));
-            File.WriteAllText(Path.Combine(RepoPaths.Root, "docs", "chaos.md"), Document(all));
+            // Hand-written notes below the findings marker survive regeneration.
+            var doc = Path.Combine(RepoPaths.Root, "docs", "chaos.md");
+            var old = File.Exists(doc) ? File.ReadAllText(doc) : "";
+            var marker = old.IndexOf(FindingsMarker, StringComparison.Ordinal);
+            File.WriteAllText(doc, Document(all) + Environment.NewLine + (marker >= 0 ? old[marker..] : FindingsMarker + Environment.NewLine));
             return store;
         }
 
@@ -178,6 +184,7 @@ namespace Workers.Chaos
                 - **time to recover**: for each fault, the time from the fault to the first execution that started after it
                   (in brackets: to the first execution of a retried attempt, attempt > 1, that started after it — for a killed
                   worker that is when its runs came back); then the time from the last fault until every run was terminal.
+                  A service restart counts as two points: when `service … restart` began and when it returned ("back").
 
                 ## Results
 

@@ -66,6 +66,7 @@ public sealed record Scenario(string Name, int Orchestrators, bool RestartsServi
         context.Record($"service {service} restart", at, "begun");
         var (code, output) = await Services.RunAsync("service", [service, "restart"], cancellationToken);
         context.Log($"  service {service} restart exited {code} after {(DateTimeOffset.UtcNow - at).TotalSeconds:0.0} s: {output.Trim().Replace('\n', ' ')}");
+        context.Record($"service {service} back", DateTimeOffset.UtcNow, $"restart command exited {code}");
         if (code != 0)
             throw new InvalidOperationException($"service {service} restart failed ({code}): {output}");
     }
