@@ -41,6 +41,9 @@ public sealed class BenchmarkOptions
     /// <summary><c>--mt-floor-runs</c>: messages in the MassTransit round trip (<c>MtFloor roundtrip --n</c>).</summary>
     public int MassTransitFloorRuns { get; set; } = 20_000;
 
+    /// <summary><c>--keep-logs</c>: keep each round's directory (process logs, agents file) and say where.</summary>
+    public bool KeepLogs { get; set; }
+
     /// <summary><c>--doc PATH</c>: where the report goes; default <c>docs/benchmarks.md</c> in the repository.</summary>
     public string? DocPath { get; set; }
 
@@ -64,6 +67,7 @@ public sealed class BenchmarkOptions
           --skip-floor        do not run the raw RabbitMQ / MassTransit floors
           --floor-runs N      Physical roundtrip --n (default 50000)
           --mt-floor-runs N   MtFloor roundtrip --n (default 20000)
+          --keep-logs         keep each round's process logs (e.g. with Logging__LogLevel__Workers=Debug set)
           --doc PATH          write the report here (default docs/benchmarks.md)
           --no-doc            print the report only
         Build the solution first: dotnet build -c Release Workers.sln
@@ -107,6 +111,7 @@ public sealed class BenchmarkOptions
                 case "--skip-floor": options.SkipFloor = true; break;
                 case "--floor-runs": options.FloorRuns = Number(1, 10_000_000); break;
                 case "--mt-floor-runs": options.MassTransitFloorRuns = Number(1, 10_000_000); break;
+                case "--keep-logs": options.KeepLogs = true; break;
                 case "--doc": options.DocPath = Value(); break;
                 case "--no-doc": options.NoDoc = true; break;
                 default: throw new ArgumentException($"unknown option '{flag}'.");

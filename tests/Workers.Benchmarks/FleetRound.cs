@@ -28,7 +28,8 @@ public static class FleetRound
 
         progress.WriteLine($"round {round}: starting the fleet (orchestrator + {options.Workers} workers × {options.Slots} slots)");
         await using var fleet = await BenchFleet.StartAsync(hosts, options.Workers, options.Slots, cancellationToken);
-        progress.WriteLine($"round {round}: fleet up: vhost {fleet.Vhost.Name}, database {fleet.Database.Name}, orchestrator pid {fleet.Orchestrator.Pid}, " +
+        fleet.KeepDirectory = options.KeepLogs;
+        progress.WriteLine($"round {round}: fleet up{(options.KeepLogs ? $" (logs in {fleet.Directory})" : "")}: vhost {fleet.Vhost.Name}, database {fleet.Database.Name}, orchestrator pid {fleet.Orchestrator.Pid}, " +
             $"workers {string.Join(", ", fleet.Workers.Select(w => w.Pid))}");
         try
         {
