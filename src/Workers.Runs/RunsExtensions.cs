@@ -44,7 +44,6 @@ public static class RunsExtensions
         });
         services.TryAddSingleton<LiveRuntimeMonitor>();
         services.TryAddSingleton<ILiveRuntimes>(sp => sp.GetRequiredService<LiveRuntimeMonitor>());
-        services.AddHostedService(sp => sp.GetRequiredService<LiveRuntimeMonitor>());
         services.TryAddSingleton<RunAdmission>();
         services.TryAddSingleton<RunLifecycle>();
 
@@ -52,6 +51,7 @@ public static class RunsExtensions
         services.AddHostedService<SchemaMigrationService>();
         services.AddHostedService<DispatchQueueDeclarer>();
         services.AddHostedService<TimerSweeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<LiveRuntimeMonitor>());
         services.AddBusParticipant(new RunsBusParticipant());
         return builder;
     }

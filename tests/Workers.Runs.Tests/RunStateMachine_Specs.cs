@@ -394,4 +394,62 @@ public sealed class RunStateMachine_Specs
 
         Assert.Equal("alpha", (await fixture.WaitFor(id, m => m.Queued)).Runtime);
     }
+
+    [Fact]
+    public async Task A_late_success_after_the_lease_lapsed_is_kept_while_no_later_attempt_has_started()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+        fixture.Time.Advance(TimeSpan.FromSeconds(11));
+        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
+        await fixture.WaitFor(id, m => m.RetryScheduled);
+
+        // The result was held up (the broker was down) and arrives after the lease lapsed.
+        await fixture.Send(new RunSucceeded { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Output = "done late" });
+
+        var run = await fixture.WaitFor(id, m => m.Succeeded);
+        Assert.Equal("done late", run.Output);
+        Assert.Equal(1, run.Attempt);
+    }
+
+    [Fact]
+    public async Task A_late_success_while_the_next_attempt_is_queued_but_unclaimed_is_kept_and_the_next_attempt_refused()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+        fixture.Time.Advance(TimeSpan.FromSeconds(11));
+        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
+        await fixture.WaitFor(id, m => m.RetryScheduled);
+        fixture.Time.Advance(TimeSpan.FromMinutes(2));
+        await fixture.Send(new RetryDelayElapsed { RunId = id, Attempt = 1 });
+        await fixture.WaitFor(id, m => m.Queued);
+
+        await fixture.Send(new RunSucceeded { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Output = "done late" });
+        await fixture.WaitFor(id, m => m.Succeeded);
+        var claim = await fixture.ClaimResponse(id, 2);
+
+        Assert.True(claim.Is(out Response<ClaimRejected>? _));
+        Assert.Equal("done late", fixture.Saga.Sagas.Contains(id).Output);
+    }
+
+    [Fact]
+    public async Task A_late_success_is_ignored_once_a_later_attempt_holds_the_lease()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+        fixture.Time.Advance(TimeSpan.FromSeconds(11));
+        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
+        await fixture.WaitFor(id, m => m.RetryScheduled);
+        fixture.Time.Advance(TimeSpan.FromMinutes(2));
+        await fixture.Send(new RetryDelayElapsed { RunId = id, Attempt = 1 });
+        await fixture.WaitFor(id, m => m.Queued);
+        await fixture.Claim(id, 2);
+
+        await fixture.Send(new RunSucceeded { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Output = "too late" });
+        await fixture.Consumed<RunSucceeded>(id);
+
+        var run = fixture.Saga.Sagas.Contains(id);
+        Assert.Equal(RunStates.Running, run.CurrentState);
+        Assert.Null(run.Output);
+    }
 }

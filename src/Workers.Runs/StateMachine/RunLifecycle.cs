@@ -110,11 +110,21 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
 
     public bool LeaseHasExpired(RunState run) => run.LeaseExpiresAt is { } expiry && expiry <= Now;
 
+    /// <summary><see cref="RunState.ErrorKind"/> of an attempt whose lease lapsed without any result from its worker.</summary>
+    public const string LeaseExpiredKind = "lease-expired";
+
+    /// <summary>
+    /// A success reported for the attempt whose lease lapsed (its worker never reported anything else), while no later
+    /// attempt holds a lease: the work is done, so it is kept instead of running the agent again.
+    /// </summary>
+    public static bool IsLateSuccessOfLostLease(BehaviorContext<RunState, RunSucceeded> context) =>
+        context.Saga.ErrorKind == LeaseExpiredKind && context.Saga.LeaseId is not null && context.Message.LeaseId == context.Saga.LeaseId;
+
     public void RecordLeaseLost(BehaviorContext<RunState, LeaseExpired> context)
     {
         var run = context.Saga;
         run.LastError = $"attempt {run.Attempt} lost its lease: worker '{run.WorkerId}' stopped renewing it (crashed, hung or cut off)";
-        run.ErrorKind = "lease-expired";
+        run.ErrorKind = LeaseExpiredKind;
         run.UpdatedAt = Now;
     }
 

@@ -54,6 +54,10 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .Dispatch(lifecycle),
             When(DispatchElapsed, c => c.Message.Attempt == c.Saga.Attempt)
                 .Dispatch(lifecycle),
+            // A late success of the previous attempt while the next one is still unclaimed (see RetryScheduled).
+            When(AttemptSucceeded, RunLifecycle.IsLateSuccessOfLostLease)
+                .Then(lifecycle.RecordSuccess)
+                .TransitionTo(Succeeded),
             When(CancelRequested)
                 .Then(lifecycle.CancelBeforeStart)
                 .TransitionTo(Cancelled));
@@ -109,6 +113,11 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         During(RetryScheduled,
             When(ClaimRequested)
                 .RejectClaim("the attempt is stale"),
+            // The lease lapsed (e.g. the broker was down while the result waited to be sent) but the attempt did finish,
+            // and no later attempt has started: keep its result instead of running the agent again.
+            When(AttemptSucceeded, RunLifecycle.IsLateSuccessOfLostLease)
+                .Then(lifecycle.RecordSuccess)
+                .TransitionTo(Succeeded),
             When(RetryDelayElapsed, c => c.Message.Attempt == c.Saga.Attempt && lifecycle.RetryIsDue(c.Saga))
                 .Then(lifecycle.BeginNextAttempt)
                 .TransitionTo(Queued)

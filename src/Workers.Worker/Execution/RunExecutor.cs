@@ -123,9 +123,40 @@ public sealed partial class RunExecutor(
                 TryDelete(workspace);
         }
 
-        await bus.Publish(ToEvent(dispatch, run, outcome), CancellationToken.None).ConfigureAwait(false);
+        run.MarkAgentEnded();
+        await ReportAsync(dispatch, ToEvent(dispatch, run, outcome)).ConfigureAwait(false);
         LogFinished(logger, dispatch.RunId, dispatch.Attempt, outcome.GetType().Name);
     }
+
+    /// <summary>
+    /// Publishes the attempt's result until the broker confirms it. The result is the one thing an attempt produces
+    /// that cannot be recomputed without running the agent again, so a broker restart must delay it, not lose it.
+    /// The run stays in the lease table meanwhile, so heartbeats keep its lease alive once the broker is back.
+    /// </summary>
+    async Task ReportAsync(ExecuteRun dispatch, object result)
+    {
+        var delay = TimeSpan.FromMilliseconds(200);
+        var giveUpAt = time.GetUtcNow() + ReportPatience;
+        while (true)
+        {
+            try
+            {
+                await bus.Publish(result, CancellationToken.None).ConfigureAwait(false);
+                return;
+            }
+#pragma warning disable CA1031 // Any publish failure (connection closed, channel faulted) is retried the same way.
+            catch (Exception ex) when (time.GetUtcNow() < giveUpAt)
+#pragma warning restore CA1031
+            {
+                LogReportRetry(logger, dispatch.RunId, dispatch.Attempt, delay, ex.Message);
+                await Task.Delay(delay, time, CancellationToken.None).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+    }
+
+    /// <summary>How long a result is retried before the worker gives up (the lease then lapses and the run is retried).</summary>
+    static readonly TimeSpan ReportPatience = TimeSpan.FromMinutes(10);
 
     object ToEvent(ExecuteRun dispatch, ActiveRun run, AgentOutcome outcome)
     {
@@ -210,6 +241,9 @@ public sealed partial class RunExecutor(
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Run {RunId} attempt {Attempt} finished: {Outcome}")]
     static partial void LogFinished(ILogger logger, Guid runId, int attempt, string outcome);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Reporting the result of run {RunId} attempt {Attempt} failed; retrying in {Delay}: {Error}")]
+    static partial void LogReportRetry(ILogger logger, Guid runId, int attempt, TimeSpan delay, string error);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Run {RunId} attempt {Attempt} crashed in the worker; its lease will lapse and it will be retried")]
     static partial void LogRunCrashed(ILogger logger, Guid runId, int attempt, Exception exception);

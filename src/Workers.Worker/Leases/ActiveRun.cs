@@ -56,6 +56,11 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
 
     public bool LeaseExpired(long nowTimestamp) => nowTimestamp >= Interlocked.Read(ref _leaseDeadlineTimestamp);
 
+    /// <summary>True once the agent has ended and only its result remains to be reported: nothing left to stop.</summary>
+    public bool AgentEnded { get; private set; }
+
+    public void MarkAgentEnded() => AgentEnded = true;
+
     public void Stop(string reason)
     {
         Interlocked.CompareExchange(ref _stopReason, reason, null);

@@ -57,7 +57,7 @@ sealed partial class HeartbeatService(
     void EnforceLeaseClocks()
     {
         var now = Stopwatch.GetTimestamp();
-        foreach (var run in leases.Snapshot().Where(r => r.LeaseExpired(now)))
+        foreach (var run in leases.Snapshot().Where(r => !r.AgentEnded && r.LeaseExpired(now)))
         {
             LogLeaseLapsed(logger, run.RunId);
             run.Stop("lease expired: the orchestrator did not renew it in time");
