@@ -95,4 +95,27 @@ public sealed class Recovery_Specs
         Assert.Equal("worker-2", row.WorkerId);
         Assert.Single(fleet.Executions());
     }
+
+    [Fact]
+    public async Task A_dispatch_waiting_for_a_slot_when_the_drain_begins_goes_back_to_the_queue_and_runs_elsewhere()
+    {
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 4, Ct);
+        var draining = await fleet.AddWorkerAsync(slots: 1, Ct, "worker-1",
+            new Dictionary<string, string> { ["Workers__Worker__ShutdownGracePeriod"] = "00:00:20" });
+        var first = await fleet.SubmitAsync("count", "in the slot", 5, Ct);
+        await WaitUntilRunningOnAsync(fleet, "worker-1", 1);
+        // The only slot is busy: this dispatch is delivered to worker-1 and waits there for the slot.
+        var second = await fleet.SubmitAsync("count", "waiting for the slot", 5, Ct);
+        await Task.Delay(500, Ct);
+
+        var exit = await draining.StopAsync(TimeSpan.FromSeconds(30), Ct);
+        await fleet.AddWorkerAsync(slots: 1, Ct, "worker-2");
+        await fleet.WaitForTerminalAsync([first, second], TimeSpan.FromMinutes(1), Ct);
+
+        Assert.Equal(0, exit);
+        var rows = (await fleet.RowsAsync([first, second], Ct)).ToDictionary(r => r.RunId);
+        Assert.Equal(("Succeeded", "worker-1", 1), (rows[first].State, rows[first].WorkerId, rows[first].Attempt));
+        Assert.Equal(("Succeeded", "worker-2", 1), (rows[second].State, rows[second].WorkerId, rows[second].Attempt));
+        Assert.Equal(2, fleet.Executions().Count);
+    }
 }

@@ -1,11 +1,16 @@
 namespace Workers.Worker.Execution;
 
-/// <summary>Set when the worker stops taking new work (shutdown).</summary>
-public sealed class DrainState
+/// <summary>Set when the worker stops taking new work (shutdown); waits for a slot end when it is.</summary>
+public sealed class DrainState : IDisposable
 {
-    volatile bool _draining;
+    readonly CancellationTokenSource _draining = new();
 
-    public bool IsDraining => _draining;
+    public bool IsDraining => _draining.IsCancellationRequested;
 
-    public void BeginDrain() => _draining = true;
+    /// <summary>Cancelled when the drain begins.</summary>
+    public CancellationToken Token => _draining.Token;
+
+    public void BeginDrain() => _draining.Cancel();
+
+    public void Dispose() => _draining.Dispose();
 }

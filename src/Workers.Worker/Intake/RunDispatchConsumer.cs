@@ -13,28 +13,44 @@ namespace Workers.Worker.Intake;
 /// </summary>
 public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, DrainState drain, IOptions<WorkerOptions> options) : IConsumer<ExecuteRun>
 {
+    /// <summary>
+    /// How long a draining worker keeps a delivery before putting it back: long enough not to spin on a busy queue,
+    /// short enough that stopping the bus (which waits for consumers) is not held up.
+    /// </summary>
+    static readonly TimeSpan DrainingHold = TimeSpan.FromSeconds(1);
+
     public async Task Consume(ConsumeContext<ExecuteRun> context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.Token);
         try
         {
-            if (drain.IsDraining)
+            if (await slots.TryTakeAsync(options.Value.SlotWaitTimeout, wait.Token).ConfigureAwait(false))
             {
-                // Taking no new work; hold the delivery until the endpoint stops, then hand it back below.
-                await Task.Delay(Timeout.Infinite, context.CancellationToken).ConfigureAwait(false);
-            }
-            if (!await slots.TryTakeAsync(options.Value.SlotWaitTimeout, context.CancellationToken).ConfigureAwait(false))
-            {
-                await PutBackAsync(context).ConfigureAwait(false);
-                return;
+                // The drain may have begun while this delivery waited: a worker shutting down starts nothing new.
+                if (!drain.IsDraining)
+                {
+                    executor.Start(context.Message);
+                    return;
+                }
+                slots.Release();
             }
         }
-        catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (wait.IsCancellationRequested)
         {
-            await PutBackAsync(context).ConfigureAwait(false);
-            return;
         }
-        executor.Start(context.Message);
+
+        if (drain.IsDraining && !context.CancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(DrainingHold, context.CancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+        await PutBackAsync(context).ConfigureAwait(false);
     }
 
     /// <summary>
