@@ -1,23 +1,32 @@
 using System.Text.Json;
 
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
 using Workers.Agents.Runtimes;
+using Workers.Agents.Runtimes.Cli;
 using Workers.Contracts;
 
-// Usage: Workers.Agents.TestHost <agent command> <workspace>. Runs the agent with the process runtime, as a worker would,
-// and prints its outcome; the tests kill this process to check that its agents do not outlive it.
-if (args.Length != 2)
+// Usage: Workers.Agents.TestHost <agent command> <workspace> [runtime]. Runs the agent with the process runtime (or, when
+// runtime is claude-code, the command as a fake Claude Code CLI), as a worker would, and prints its outcome; the tests kill
+// this process to check that its agents do not outlive it.
+if (args.Length is not (2 or 3) || (args.Length == 3 && args[2] is not (RuntimeNames.Process or RuntimeNames.ClaudeCode)))
 {
-    Console.Error.WriteLine("usage: Workers.Agents.TestHost <agent command> <workspace>");
+    Console.Error.WriteLine($"usage: Workers.Agents.TestHost <agent command> <workspace> [{RuntimeNames.Process}|{RuntimeNames.ClaudeCode}]");
     return 2;
 }
 
+var runtimeName = args.Length == 3 ? args[2] : RuntimeNames.Process;
+IAgentRuntime runtime = runtimeName == RuntimeNames.ClaudeCode
+    ? new ClaudeCodeRuntime(new FixedOptions(new CliRuntimeOptions()), TimeProvider.System, NullLogger<ClaudeCodeRuntime>.Instance)
+    : new ProcessRuntime();
 var invocation = new AgentInvocation(
     Guid.NewGuid(),
     1,
-    "",
-    new AgentSpec { Name = "test-host-agent", Runtime = RuntimeNames.Process, Settings = JsonSerializer.SerializeToElement(new { command = args[0] }) },
+    "Run the test host's task",
+    new AgentSpec { Name = "test-host-agent", Runtime = runtimeName, Settings = JsonSerializer.SerializeToElement(new { command = args[0] }) },
     args[1]);
-var outcome = await new ProcessRuntime().RunAsync(invocation, new DiscardingSink(), CancellationToken.None);
+var outcome = await runtime.RunAsync(invocation, new DiscardingSink(), CancellationToken.None);
 Console.WriteLine(outcome);
 return 0;
 
@@ -26,4 +35,13 @@ internal sealed class DiscardingSink : IAgentEventSink
     public void Emit(AgentEvent agentEvent)
     {
     }
+}
+
+internal sealed class FixedOptions(CliRuntimeOptions options) : IOptionsMonitor<CliRuntimeOptions>
+{
+    public CliRuntimeOptions CurrentValue => options;
+
+    public CliRuntimeOptions Get(string? name) => options;
+
+    public IDisposable? OnChange(Action<CliRuntimeOptions, string?> listener) => null;
 }

@@ -23,28 +23,38 @@ public sealed class AgentLifetimeTests : IDisposable
 
     private static CancellationToken TestCancellation => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task Killing_the_worker_with_sigkill_kills_its_agents_and_their_children()
+    [Theory]
+    [InlineData(RuntimeNames.Process)]
+    [InlineData(RuntimeNames.ClaudeCode)] // A CLI runtime: the fake CLI is started through the same launch chain.
+    public async Task Killing_the_worker_with_sigkill_kills_its_agents_and_their_children(string runtime)
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() && AgentSupervisor.Available, "needs Linux with setsid and setpriv (util-linux)");
         var pidsFile = Path.Combine(_directory.Path, "pids");
         var agent = _directory.WriteScript(
             "agent.sh",
             $"""
+            echo "$*" > "{pidsFile}.args"
             sleep 300 &
             echo "$PPID $$ $!" > "{pidsFile}.tmp" && mv "{pidsFile}.tmp" "{pidsFile}"
             wait
             """);
-        using var host = StartHost(agent);
+        using var host = StartHost(agent, runtime);
         try
         {
             var pids = await ReadPidsAsync(pidsFile, host);
             Assert.All(pids, pid => Assert.True(TestData.IsRunning(pid), $"process {pid} is not running"));
 
+            Assert.True(ParentOf(pids[0]) == host.Id, $"the supervisor {pids[0]} is not a child of the worker {host.Id}");
+            if (runtime == RuntimeNames.ClaudeCode)
+            {
+                // Started as a CLI is: flags and the prompt as arguments.
+                Assert.Contains("--output-format stream-json", await File.ReadAllTextAsync(pidsFile + ".args", TestCancellation), StringComparison.Ordinal);
+            }
+
             host.Kill(); // SIGKILL: the worker gets no chance to stop anything itself.
             await host.WaitForExitAsync(TestCancellation).WaitAsync(TestData.Guard, TestCancellation);
 
-            // pids: the supervisor, the agent, the agent's own child.
+            // pids: the supervisor, the agent (or CLI), the agent's own child.
             Assert.True(await EventuallyAsync(() => !pids.Any(TestData.IsRunning), Prompt), $"still running {Prompt.TotalSeconds} s after the worker died: {string.Join(", ", pids.Where(TestData.IsRunning))}");
         }
         finally
@@ -177,7 +187,7 @@ public sealed class AgentLifetimeTests : IDisposable
             .RunAsync(TestData.Invocation(_directory.Workspace, new { command = _directory.WriteScript($"agent-{Guid.NewGuid():N}.sh", script) }, input), _events, cancellationToken)
             .WaitAsync(TestData.Guard, TestCancellation);
 
-    private Process StartHost(string agent)
+    private Process StartHost(string agent, string runtime)
     {
         // The host is built next to this project (same configuration and framework), not copied into its output.
         var ownProject = Path.Combine(TestData.RepositoryRoot(), "tests", "Workers.Agents.Tests");
@@ -188,6 +198,7 @@ public sealed class AgentLifetimeTests : IDisposable
         var startInfo = new ProcessStartInfo(hostPath) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         startInfo.ArgumentList.Add(agent);
         startInfo.ArgumentList.Add(_directory.Workspace);
+        startInfo.ArgumentList.Add(runtime);
         var host = Process.Start(startInfo)!;
         host.OutputDataReceived += (_, _) => { };
         host.ErrorDataReceived += (_, _) => { };
@@ -202,6 +213,13 @@ public sealed class AgentLifetimeTests : IDisposable
         Assert.False(host.HasExited, $"the test host exited early with code {(host.HasExited ? host.ExitCode : 0)}");
         var text = await File.ReadAllTextAsync(pidsFile, TestCancellation);
         return [.. text.Split(' ', StringSplitOptions.TrimEntries).Select(p => int.Parse(p, CultureInfo.InvariantCulture))];
+    }
+
+    /// <summary>The parent pid of a running process, from <c>/proc/PID/stat</c>.</summary>
+    private static int ParentOf(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+        return int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
     }
 
     /// <summary>Polls <paramref name="condition"/> until it holds or <paramref name="timeout"/> passes (real processes, real time).</summary>

@@ -12,9 +12,11 @@ namespace Workers.Agents.Runtimes.Cli;
 /// JSON event stream into <see cref="AgentEvent"/>s and its final result and exit code into an <see cref="AgentOutcome"/>.
 /// </summary>
 /// <remarks>
-/// Process handling follows the <c>process</c> runtime: on Linux the CLI leads its own process group (setsid), stdout and stderr
-/// are drained concurrently, and nothing is left running when an attempt ends. Cancelling sends the CLI SIGINT (its graceful
-/// interrupt), then after <see cref="CliRuntimeOptions.InterruptGracePeriod"/> SIGTERM to its group and tree, then after
+/// Process handling follows the <c>process</c> runtime: on Linux the CLI is started through the same launch chain
+/// (<see cref="AgentSupervisor"/>, from <see cref="ProcessSpawner"/>'s thread), so it leads its own process group and dies with
+/// its descendants if the worker dies; stdout and stderr are drained concurrently, and nothing is left running when an attempt
+/// ends. Cancelling sends the CLI SIGINT (its graceful interrupt; the supervisor passes it on), then after
+/// <see cref="CliRuntimeOptions.InterruptGracePeriod"/> SIGTERM to its group and tree, then after
 /// <see cref="CliRuntimeOptions.TerminationGracePeriod"/> SIGKILL; elsewhere the tree is killed at once.
 /// </remarks>
 public abstract partial class CliRuntime : IAgentRuntime
@@ -37,10 +39,11 @@ public abstract partial class CliRuntime : IAgentRuntime
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
-    /// <summary>setsid(1) makes the CLI a process-group leader so its whole tree can be signalled; null where missing.</summary>
-    private static readonly string? Setsid = OperatingSystem.IsLinux()
-        ? System.Array.Find(["/usr/bin/setsid", "/bin/setsid"], File.Exists)
-        : null;
+    /// <summary>setsid(1) makes the CLI (or its supervisor) a process-group leader so its whole tree can be signalled; null where missing.</summary>
+    private static readonly string? Setsid = AgentSupervisor.Setsid;
+
+    // Set once the missing-setpriv warning has been logged: once per worker process is enough.
+    private static int s_warnedUnsupervised;
 
     private readonly CliDialect _dialect;
     private readonly CliRuntimeOptions _options;
@@ -58,6 +61,10 @@ public abstract partial class CliRuntime : IAgentRuntime
         _environment = environment;
         _time = time;
         _logger = logger;
+        if (OperatingSystem.IsLinux() && !AgentSupervisor.Available && Interlocked.Exchange(ref s_warnedUnsupervised, 1) == 0)
+        {
+            LogUnsupervised(_logger, AgentSupervisor.Setsid ?? "missing", AgentSupervisor.Setpriv ?? "missing");
+        }
     }
 
     public string Name => _dialect.Runtime;
@@ -121,7 +128,8 @@ public abstract partial class CliRuntime : IAgentRuntime
         using var process = new Process { StartInfo = CreateStartInfo(invocation, settings, executable, arguments) };
         try
         {
-            process.Start();
+            // Started from one long-lived thread: the CLI's death signal is tied to the thread that forked it.
+            await ProcessSpawner.StartAsync(process).ConfigureAwait(false);
         }
         catch (Win32Exception ex)
         {
@@ -285,21 +293,16 @@ public abstract partial class CliRuntime : IAgentRuntime
 
     private ProcessStartInfo CreateStartInfo(AgentInvocation invocation, CliSettings settings, string executable, IReadOnlyList<string> arguments)
     {
-        var startInfo = new ProcessStartInfo(Setsid ?? executable)
-        {
-            WorkingDirectory = invocation.WorkspaceDirectory,
-            UseShellExecute = false,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            StandardInputEncoding = Utf8,
-            StandardOutputEncoding = Utf8,
-            StandardErrorEncoding = Utf8,
-        };
-        if (Setsid is not null)
-        {
-            startInfo.ArgumentList.Add(executable);
-        }
+        // setsid, setpriv and the supervisor shell in front of the CLI (Linux; see AgentSupervisor), then its own arguments.
+        var startInfo = AgentSupervisor.CreateStartInfo(executable);
+        startInfo.WorkingDirectory = invocation.WorkspaceDirectory;
+        startInfo.UseShellExecute = false;
+        startInfo.RedirectStandardInput = true;
+        startInfo.RedirectStandardOutput = true;
+        startInfo.RedirectStandardError = true;
+        startInfo.StandardInputEncoding = Utf8;
+        startInfo.StandardOutputEncoding = Utf8;
+        startInfo.StandardErrorEncoding = Utf8;
 
         foreach (var argument in arguments)
         {
@@ -337,8 +340,9 @@ public abstract partial class CliRuntime : IAgentRuntime
     }
 
     /// <summary>
-    /// Stops the CLI: SIGINT to the CLI alone (its own graceful interrupt, which stops its tools) when
-    /// <paramref name="interrupt"/>, then SIGTERM to its group and tree, then SIGKILL to whatever is left.
+    /// Stops the CLI: SIGINT to the CLI alone (its own graceful interrupt, which stops its tools; sent to the supervisor, the
+    /// root of the tree, which passes it on to the CLI) when <paramref name="interrupt"/>, then SIGTERM to its group and tree,
+    /// then SIGKILL to whatever is left.
     /// </summary>
     private async Task StopAsync(Process process, int? group, bool interrupt)
     {
@@ -474,6 +478,9 @@ public abstract partial class CliRuntime : IAgentRuntime
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: agent {Agent} exited but its output was still open after {Seconds} s; stopped reading")]
     private static partial void LogDrainTimedOut(ILogger logger, Guid runId, string agent, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "setpriv(1) or setsid(1) (util-linux) not found (setsid: {Setsid}, setpriv: {Setpriv}): agent CLIs will NOT be killed if this worker dies abruptly; install util-linux")]
+    private static partial void LogUnsupervised(ILogger logger, string setsid, string setpriv);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: the event sink failed for agent {Agent}; later events may be missing")]
     private static partial void LogSinkFailed(ILogger logger, Exception exception, Guid runId, string agent);

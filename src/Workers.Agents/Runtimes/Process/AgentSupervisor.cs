@@ -16,7 +16,8 @@ namespace Workers.Agents.Runtimes;
 /// Traps: PR_SET_PDEATHSIG fires when the parent <em>thread</em> exits, not the process, so agents must be forked from a
 /// thread that lives as long as the worker (<see cref="ProcessSpawner"/>); the supervisor also checks that its parent
 /// really changed before killing, so a stray SIGUSR2 is harmless. The death signal is cleared on fork, which is why the
-/// supervisor, not the agent, receives it. SIGUSR2 is never sent by cancellation (SIGTERM, then SIGKILL).
+/// supervisor, not the agent, receives it. SIGUSR2 is never sent by cancellation (SIGINT or SIGTERM, which the supervisor
+/// passes on to the agent, then SIGKILL).
 /// </remarks>
 internal static class AgentSupervisor
 {
@@ -35,6 +36,9 @@ internal static class AgentSupervisor
     //   stdin to fd 3 first and redirecting from it works.
     // - After starting the agent the supervisor lets go of the pipes, so the agent alone decides when they reach end of file.
     // - `wait` returns early (status > 128) when a trapped signal arrives; wait again while the agent is still there.
+    // - SIGTERM and SIGINT sent to the supervisor alone are passed on to the agent (the CLI runtimes interrupt a CLI with
+    //   SIGINT first): untrapped, SIGINT would end the supervisor and leave the agent unsupervised. A signal the supervisor
+    //   inherited as ignored cannot be trapped; the agent then inherits it ignored too, so forwarding would change nothing.
     private const string Script =
         """
         worker=$1; reset_with=$2; shift 2
@@ -46,6 +50,7 @@ internal static class AgentSupervisor
         trapped=
         trap 'trapped=1; orphaned' USR2
         trap 'trapped=1; [ -z "$agent" ] || kill -TERM "$agent" 2>/dev/null' TERM
+        trap 'trapped=1; [ -z "$agent" ] || kill -INT "$agent" 2>/dev/null' INT
         [ "$PPID" = "$worker" ] || kill -KILL 0
         [ -z "$trapped" ] || exit 143
         if [ -n "$reset_with" ]; then
