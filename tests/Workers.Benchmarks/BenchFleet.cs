@@ -12,8 +12,17 @@ namespace Workers.Benchmarks;
 /// </summary>
 public sealed class BenchFleet : IAsyncDisposable
 {
-    /// <summary>The agent every benchmark run asks for.</summary>
+    /// <summary>The agent every throughput run asks for.</summary>
     public const string Agent = "noop";
+
+    /// <summary>The crash workload's agent: sleeps <see cref="CountSeconds"/> and logs each execution's start and end to <see cref="ExecutionLog"/>.</summary>
+    public const string CountAgent = "count";
+
+    /// <summary>How long a <see cref="CountAgent"/> run takes.</summary>
+    public const double CountSeconds = 5;
+
+    /// <summary>The cancel workload's agent: logs its run id and pid to <see cref="HoldLog"/>, then becomes <c>sleep 60</c>.</summary>
+    public const string HoldAgent = "hold";
 
     readonly List<ManagedProcess> workers = [];
     readonly List<StreamWriter> logs = [];
@@ -39,6 +48,19 @@ public sealed class BenchFleet : IAsyncDisposable
 
     public IReadOnlyList<ManagedProcess> Workers => workers;
 
+    /// <summary>Lines <c>start RUN ATTEMPT START_NS PID</c> and <c>end RUN ATTEMPT START_NS END_NS PID</c> from the <see cref="CountAgent"/>.</summary>
+    public string ExecutionLog => Path.Combine(Directory, "executions.log");
+
+    /// <summary>Lines <c>RUN PID START_NS</c> from the <see cref="HoldAgent"/>; the pid is the <c>sleep</c> itself (the script execs it).</summary>
+    public string HoldLog => Path.Combine(Directory, "hold.log");
+
+    /// <summary>Sends <c>POST /api/runs/{id}/cancel</c>; returns the status code.</summary>
+    public async Task<System.Net.HttpStatusCode> CancelAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        using var response = await api.PostAsync(new Uri($"api/runs/{runId}/cancel?reason=bench", UriKind.Relative), null, cancellationToken);
+        return response.StatusCode;
+    }
+
     /// <summary>Keep <see cref="Directory"/> (with the process logs) on dispose, e.g. after a failed round.</summary>
     public bool KeepDirectory { get; set; }
 
@@ -60,11 +82,11 @@ public sealed class BenchFleet : IAsyncDisposable
     }
 
     /// <summary>Throws if a fleet process has exited: the round's figures would mean nothing.</summary>
-    public void ThrowIfAnyExited()
+    public void ThrowIfAnyExited(ManagedProcess? except = null)
     {
         foreach (var process in workers.Prepend(Orchestrator))
         {
-            if (process.HasExited)
+            if (process.HasExited && process != except)
                 throw new InvalidOperationException($"{process.Name} exited with code {process.ExitCode} during the round.\n{process.OutputTail(30)}");
         }
     }
@@ -143,15 +165,54 @@ public sealed class BenchFleet : IAsyncDisposable
 
     static string WriteAgents(string directory)
     {
-        // The cheapest run there is: one process that prints its result line and exits.
+        // noop: the cheapest run there is, one process that prints its result line and exits.
+        // count: as the integration tests' count agent, but it also logs the start, so executions cut short by a kill show.
+        // hold: a run that stays running (sleep 60) until it is cancelled.
+        var count = Path.Combine(directory, "count.sh");
+        File.WriteAllText(count, """
+            #!/usr/bin/env bash
+            # Appends are atomic (one short line, O_APPEND).
+            input=$(cat)
+            start=$(date +%s%N)
+            echo "start $WORKERS_RUN_ID $WORKERS_ATTEMPT $start $$" >> "$EXECUTION_LOG"
+            sleep "$AGENT_SECONDS"
+            end=$(date +%s%N)
+            echo "end $WORKERS_RUN_ID $WORKERS_ATTEMPT $start $end $$" >> "$EXECUTION_LOG"
+            printf '{"type":"result","output":"done %s"}\n' "${#input}"
+            """.Replace("\r", "", StringComparison.Ordinal));
+        var hold = Path.Combine(directory, "hold.sh");
+        File.WriteAllText(hold, """
+            #!/usr/bin/env bash
+            echo "$WORKERS_RUN_ID $$ $(date +%s%N)" >> "$HOLD_LOG"
+            exec sleep 60
+            """.Replace("\r", "", StringComparison.Ordinal));
+        if (!OperatingSystem.IsWindows())
+        {
+            foreach (var script in new[] { count, hold })
+                File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+        var seconds = CountSeconds.ToString("0.###", CultureInfo.InvariantCulture);
         var path = Path.Combine(directory, "agents.yaml");
-        File.WriteAllText(path, """
+        File.WriteAllText(path, $$"""
             agents:
               noop:
                 runtime: process
                 process:
                   command: /bin/echo
                   args: ['{"type":"result","output":"ok"}']
+              count:
+                runtime: process
+                process:
+                  command: {{count}}
+                  env:
+                    AGENT_SECONDS: "{{seconds}}"
+                    EXECUTION_LOG: "{{Path.Combine(directory, "executions.log")}}"
+              hold:
+                runtime: process
+                process:
+                  command: {{hold}}
+                  env:
+                    HOLD_LOG: "{{Path.Combine(directory, "hold.log")}}"
             """);
         return path;
     }

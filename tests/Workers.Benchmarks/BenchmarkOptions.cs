@@ -5,6 +5,15 @@ namespace Workers.Benchmarks;
 /// <summary>What one invocation of <c>workers-bench</c> measures. Every setting has a command-line flag of the same name.</summary>
 public sealed class BenchmarkOptions
 {
+    /// <summary><c>--workload</c>: <c>throughput</c> (W1, the default), <c>crash</c> (W3), <c>cancel</c> (W4) or <c>all</c>.</summary>
+    public string Workload { get; set; } = "throughput";
+
+    public bool RunsThroughput => Workload is "throughput" or "all";
+
+    public bool RunsCrash => Workload is "crash" or "all";
+
+    public bool RunsCancel => Workload is "cancel" or "all";
+
     /// <summary><c>--runs</c>: runs submitted per round.</summary>
     public int Runs { get; set; } = 10_000;
 
@@ -55,7 +64,8 @@ public sealed class BenchmarkOptions
 
     public const string Usage = """
         usage: dotnet run -c Release --project tests/Workers.Benchmarks -- [options]
-          --runs N            runs per round (default 10000)
+          --workload W        throughput (default) | crash (W3: kill a worker) | cancel (W4: cancel 100 running runs) | all
+          --runs N            runs per throughput round (default 10000)
           --rounds N          rounds (default 3)
           --workers N         worker processes (default 2)
           --slots N           slots per worker (default 16)
@@ -99,6 +109,11 @@ public sealed class BenchmarkOptions
             }
             switch (flag)
             {
+                case "--workload":
+                    options.Workload = Value() is var w && w is "throughput" or "crash" or "cancel" or "all"
+                        ? w
+                        : throw new ArgumentException($"--workload must be throughput, crash, cancel or all, not '{w}'.");
+                    break;
                 case "--runs": options.Runs = Number(1, 10_000_000); break;
                 case "--rounds": options.Rounds = Number(1, 100); break;
                 case "--workers": options.Workers = Number(1, 64); break;

@@ -18,6 +18,57 @@ public static class BenchmarkRunner
 
         using var hosts = HostBuild.Snapshot();
         var machine = await MachineInfo.CollectAsync(hosts, cancellationToken);
+        var path = options.DocPath ?? Path.Combine(RepoPaths.Root, "docs", "benchmarks.md");
+        if (options.RunsThroughput)
+            await ThroughputAsync(options, hosts, machine, path, output, progress, cancellationToken);
+        if (options.RunsCrash)
+            await FaultAsync(options, hosts, machine, path, "crash", CrashRound.RunAsync, CrashFigures.All, CrashFigures.KillToRestart, output, progress, cancellationToken);
+        if (options.RunsCancel)
+            await FaultAsync(options, hosts, machine, path, "cancel", CancelRound.RunAsync, CancelFigures.All, CancelFigures.CancelledP50, output, progress, cancellationToken);
+        return 0;
+    }
+
+    delegate Task<Dictionary<Figure, double>> RoundAsync(BenchmarkOptions options, HostBuild hosts, int round, TextWriter progress, CancellationToken cancellationToken);
+
+    /// <summary>W3 or W4: rounds on fresh fleets, each repeated (within --retries) if it failed; no floors.</summary>
+    static async Task FaultAsync(BenchmarkOptions options, HostBuild hosts, MachineInfo machine, string path, string workload, RoundAsync measure,
+        IReadOnlyList<Figure> all, Figure headline, TextWriter output, TextWriter progress, CancellationToken cancellationToken)
+    {
+        var quietPatience = TimeSpan.FromSeconds(options.QuietTimeoutSeconds);
+        var rounds = new List<Dictionary<Figure, double>>();
+        var failures = 0;
+        for (var round = 1; round <= options.Rounds; round++)
+        {
+            for (var attempt = 0; attempt <= options.Retries; attempt++)
+            {
+                var load = await QuietMachine.WaitAsync(options.QuietBelow, quietPatience, $"{workload} round {round}", progress, cancellationToken);
+                try
+                {
+                    var figures = await measure(options, hosts, round, progress, cancellationToken);
+                    figures[Figures.LoadBefore] = load;
+                    rounds.Add(figures);
+                    break;
+                }
+                catch (Exception e) when (e is not OperationCanceledException && attempt < options.Retries)
+                {
+                    failures++;
+                    progress.WriteLine($"{workload} round {round} failed ({e.GetType().Name}: {FirstLine(e.Message)}); measuring again ({attempt + 1} of {options.Retries} retries)");
+                }
+            }
+        }
+        var results = Report.FaultResults(workload, rounds, all, headline, failures);
+        output.WriteLine();
+        output.Write(results);
+        if (!options.NoDoc)
+        {
+            Report.WriteFaultBlock(path, workload, Report.FaultBlock(workload, machine, options, results, all));
+            progress.WriteLine($"wrote {path} ({workload})");
+        }
+    }
+
+    static async Task ThroughputAsync(BenchmarkOptions options, HostBuild hosts, MachineInfo machine, string path, TextWriter output, TextWriter progress,
+        CancellationToken cancellationToken)
+    {
         List<Floor> floors = options.SkipFloor ? [] : [Floor.Physical(options.FloorRuns), Floor.MassTransit(options.MassTransitFloorRuns)];
         foreach (var floor in floors)
             await floor.BuildAsync(progress, cancellationToken);
@@ -75,11 +126,9 @@ public static class BenchmarkRunner
         output.Write(results);
         if (!options.NoDoc)
         {
-            var path = options.DocPath ?? Path.Combine(RepoPaths.Root, "docs", "benchmarks.md");
             Report.WriteDocument(path, Report.DocumentBlock(machine, options, results));
             progress.WriteLine($"wrote {path}");
         }
-        return 0;
     }
 
     static string FirstLine(string text) => text.Split('\n', 2)[0];

@@ -102,6 +102,60 @@ public sealed class RunDatabase : IAsyncDisposable
         return rows;
     }
 
+    /// <summary>Runs in state Running on this worker.</summary>
+    public async Task<List<Guid>> RunningOnAsync(string workerId, CancellationToken cancellationToken)
+    {
+        await using var command = Command("SELECT run_id FROM runs WHERE current_state = 'Running' AND worker_id = @w");
+        command.Parameters.AddWithValue("w", workerId);
+        var ids = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            ids.Add(reader.GetGuid(0));
+        return ids;
+    }
+
+    /// <summary>How many of these runs are in this state.</summary>
+    public async Task<long> CountInStateAsync(IReadOnlyCollection<Guid> runIds, string state, CancellationToken cancellationToken)
+    {
+        await using var command = Command("SELECT count(*) FROM runs WHERE run_id = ANY(@ids) AND current_state = @s");
+        command.Parameters.AddWithValue("ids", runIds.ToArray());
+        command.Parameters.AddWithValue("s", state);
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>How many of these runs are terminal.</summary>
+    public async Task<long> TerminalCountAsync(IReadOnlyCollection<Guid> runIds, CancellationToken cancellationToken)
+    {
+        await using var command = Command($"SELECT count(*) FROM runs WHERE run_id = ANY(@ids) AND current_state IN {TerminalStates}");
+        command.Parameters.AddWithValue("ids", runIds.ToArray());
+        return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
+    }
+
+    /// <summary>Attempt and state of these runs.</summary>
+    public async Task<List<(Guid RunId, int Attempt, string State)>> AttemptsAsync(IReadOnlyCollection<Guid> runIds, CancellationToken cancellationToken)
+    {
+        await using var command = Command("SELECT run_id, attempt, current_state FROM runs WHERE run_id = ANY(@ids)");
+        command.Parameters.AddWithValue("ids", runIds.ToArray());
+        var rows = new List<(Guid, int, string)>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            rows.Add((reader.GetGuid(0), reader.GetInt32(1), reader.GetString(2)));
+        return rows;
+    }
+
+    /// <summary>Which of these runs are in this state.</summary>
+    public async Task<List<Guid>> InStateAsync(IReadOnlyCollection<Guid> runIds, string state, CancellationToken cancellationToken)
+    {
+        await using var command = Command("SELECT run_id FROM runs WHERE run_id = ANY(@ids) AND current_state = @s");
+        command.Parameters.AddWithValue("ids", runIds.ToArray());
+        command.Parameters.AddWithValue("s", state);
+        var ids = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            ids.Add(reader.GetGuid(0));
+        return ids;
+    }
+
     NpgsqlCommand Command(string sql)
     {
         OwnTransactions++;
