@@ -452,4 +452,39 @@ public sealed class RunStateMachine_Specs
         Assert.Equal(RunStates.Running, run.CurrentState);
         Assert.Null(run.Output);
     }
+
+    [Fact]
+    public async Task The_next_attempt_after_a_lost_lease_goes_to_the_head_of_its_queue()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+        fixture.Time.Advance(TimeSpan.FromSeconds(11));
+        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
+        await fixture.WaitFor(id, m => m.RetryScheduled);
+        fixture.Time.Advance(TimeSpan.FromMinutes(2));
+
+        await fixture.Send(new RetryDelayElapsed { RunId = id, Attempt = 1 });
+        await fixture.WaitFor(id, m => m.Queued);
+
+        var first = fixture.Harness.Sent.Select<ExecuteRun>(TestContext.Current.CancellationToken).Single(m => m.Context.Message.RunId == id && m.Context.Message.Attempt == 1);
+        var restart = fixture.Harness.Sent.Select<ExecuteRun>(TestContext.Current.CancellationToken).Single(m => m.Context.Message.RunId == id && m.Context.Message.Attempt == 2);
+        Assert.Equal(3, first.Context.Message.Priority);
+        Assert.Equal(10, restart.Context.Message.Priority);
+    }
+
+    [Fact]
+    public async Task The_next_attempt_after_a_failure_keeps_the_runs_priority()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+        await fixture.Send(new RunFailed { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Error = "x", Retryable = true });
+        await fixture.WaitFor(id, m => m.RetryScheduled);
+        fixture.Time.Advance(TimeSpan.FromMinutes(2));
+
+        await fixture.Send(new RetryDelayElapsed { RunId = id, Attempt = 1 });
+        await fixture.WaitFor(id, m => m.Queued);
+
+        var retry = fixture.Harness.Sent.Select<ExecuteRun>(TestContext.Current.CancellationToken).Single(m => m.Context.Message.RunId == id && m.Context.Message.Attempt == 2);
+        Assert.Equal(3, retry.Context.Message.Priority);
+    }
 }

@@ -3,6 +3,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using Workers.Contracts;
 using Workers.Runs.Admission;
+using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Runs.StateMachine;
 
@@ -200,11 +201,16 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
     public void FinishCancel<T>(BehaviorContext<RunState, T> context)
         where T : class => Finish(context.Saga);
 
+    /// <summary>The queue priority of a dispatch: the run's own, or the restart level after a lost or handed-back attempt.</summary>
+    public static int DispatchPriority(RunState run) =>
+        run.Attempt > 1 && run.ErrorKind is LeaseExpiredKind or "released" ? RunQueues.RestartPriority : run.Priority;
+
     public static ExecuteRun ToExecuteRun(RunState run) => new()
     {
         RunId = run.CorrelationId,
         Attempt = run.Attempt,
-        Priority = run.Priority,
+        // The dispatch priority, so a worker that puts the dispatch back keeps its place.
+        Priority = DispatchPriority(run),
         Input = run.Input,
         Agent = run.AgentSpecJson is null
             ? new AgentSpec { Name = run.Agent, Runtime = run.Runtime }

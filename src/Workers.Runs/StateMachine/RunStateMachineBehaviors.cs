@@ -16,7 +16,8 @@ static class RunStateMachineBehaviors
             {
                 var run = context.Saga;
                 var endpoint = await context.GetSendEndpoint(RunQueues.DispatchAddress(run.Runtime)).ConfigureAwait(false);
-                await endpoint.Send(RunLifecycle.ToExecuteRun(run), send => send.TrySetPriority((byte)run.Priority), context.CancellationToken)
+                var dispatch = RunLifecycle.ToExecuteRun(run);
+                await endpoint.Send(dispatch, send => send.TrySetPriority((byte)dispatch.Priority), context.CancellationToken)
                     .ConfigureAwait(false);
             });
 

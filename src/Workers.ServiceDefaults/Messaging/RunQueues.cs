@@ -11,6 +11,12 @@ public static class RunQueues
     /// </summary>
     public const byte MaxPriority = 10;
 
+    /// <summary>
+    /// The level above every user priority (0-9): a run whose attempt was lost with its worker (or handed back by a
+    /// draining one) goes to the head of its queue, so it restarts at once instead of waiting behind the backlog.
+    /// </summary>
+    public const byte RestartPriority = 10;
+
     /// <summary>The queue (and the exchange bound to it, of the same name) for a runtime's dispatches.</summary>
     public static string ForRuntime(string runtime) => $"runs-{runtime}";
 
