@@ -177,7 +177,8 @@ public static class Report
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(block);
-        var begin = FaultBegin(workload)[..FaultBegin(workload).IndexOf(' ', StringComparison.Ordinal)];
+        // Found by its prefix, so a changed description after it still matches.
+        var begin = $"<!-- workers-bench:{workload}:begin";
         var end = FaultEnd(workload);
         var existing = File.Exists(path) ? File.ReadAllText(path) : Template.Replace("{block}", "", StringComparison.Ordinal);
         string document;
