@@ -21,7 +21,9 @@ sealed partial class DrainService(DrainState drain, RunExecutor executor, LeaseT
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         drain.BeginDrain();
-        var inFlight = leases.Count;
+        // Count from the executor, not the lease table: a claim still waiting for its answer holds no lease yet but
+        // may be granted, and then its run must be finished or handed back before the bus stops.
+        var inFlight = executor.InFlight;
         if (inFlight == 0)
             return;
         LogDraining(logger, inFlight, options.Value.ShutdownGracePeriod);

@@ -30,6 +30,9 @@ public sealed partial class RunExecutor(
     /// <summary>Runs in flight, for drain on shutdown.</summary>
     public Task WhenIdle() => _inFlight.WhenIdle();
 
+    /// <summary>Attempts in flight, counted from the claim request on (before the lease is known).</summary>
+    public int InFlight => _inFlight.Count;
+
     /// <summary>Starts the attempt in the background. The caller has taken a slot; it is released when the attempt ends.</summary>
     public void Start(ExecuteRun dispatch) => _inFlight.Track(Task.Run(() => ExecuteAsync(dispatch)));
 

@@ -13,5 +13,7 @@ sealed class TaskTracker
         task.ContinueWith(t => _tasks.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
+    public int Count => _tasks.Count;
+
     public Task WhenIdle() => Task.WhenAll(_tasks.Keys.ToList());
 }
