@@ -21,7 +21,6 @@ namespace Workers.Agents.Runtimes.Cli;
 /// </remarks>
 public abstract partial class CliRuntime : IAgentRuntime
 {
-    private const int SigInt = 2;
 
     private const int StderrTailLines = 20;
 
@@ -33,9 +32,7 @@ public abstract partial class CliRuntime : IAgentRuntime
 
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
 
-    private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
 
-    private static readonly TimeSpan KilledExitTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
@@ -144,7 +141,7 @@ public abstract partial class CliRuntime : IAgentRuntime
         }
         finally
         {
-            KillTree(process);
+            ProcessStopper.KillTree(process);
         }
     }
 
@@ -157,7 +154,7 @@ public abstract partial class CliRuntime : IAgentRuntime
 
         // Every CLI gets the task as an argument; its stdin is closed at once so none waits for (or appends) piped input.
         process.StandardInput.Close();
-        var pumps = Task.WhenAll(PumpAsync(process.StandardOutput, stream.Accept), PumpAsync(process.StandardError, stderr.Accept));
+        var pumps = Task.WhenAll(ProcessStopper.PumpAsync(process.StandardOutput, MaxLineLength, stream.Accept), ProcessStopper.PumpAsync(process.StandardError, MaxLineLength, stderr.Accept));
 
         int? group = Setsid is null ? null : process.Id;
         var cancelled = false;
@@ -167,14 +164,14 @@ public abstract partial class CliRuntime : IAgentRuntime
             if (group is { } leftovers && ProcessTree.GroupExists(leftovers) && ProcessTree.AnyRunning(leftovers, []))
             {
                 LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers);
-                await StopAsync(process, group, interrupt: false).ConfigureAwait(false);
+                await ProcessStopper.StopAsync(process, group, TimeSpan.Zero, _options.TerminationGracePeriod, _time).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             cancelled = true;
             LogCancelling(_logger, invocation.RunId, agent, process.Id);
-            await StopAsync(process, group, interrupt: true).ConfigureAwait(false);
+            await ProcessStopper.StopAsync(process, group, _options.InterruptGracePeriod, _options.TerminationGracePeriod, _time).ConfigureAwait(false);
         }
 
         try
@@ -327,100 +324,6 @@ public abstract partial class CliRuntime : IAgentRuntime
         return startInfo;
     }
 
-    private static async Task PumpAsync(StreamReader reader, Action<string> onLine)
-    {
-        try
-        {
-            await LineReader.ReadLinesAsync(reader, MaxLineLength, onLine, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
-        {
-            // The pipe was closed under us (the process object was disposed after the drain timeout).
-        }
-    }
-
-    /// <summary>
-    /// Stops the CLI: SIGINT to the CLI alone (its own graceful interrupt, which stops its tools; sent to the supervisor, the
-    /// root of the tree, which passes it on to the CLI) when <paramref name="interrupt"/>, then SIGTERM to its group and tree,
-    /// then SIGKILL to whatever is left.
-    /// </summary>
-    private async Task StopAsync(Process process, int? group, bool interrupt)
-    {
-        List<ProcessTree.Member> tree = [];
-        if (OperatingSystem.IsLinux())
-        {
-            tree = ProcessTree.Snapshot(SafeId(process));
-            if (interrupt && _options.InterruptGracePeriod > TimeSpan.Zero && tree.Count > 0)
-            {
-                ProcessTree.Signal([tree[0]], SigInt);
-                await WaitWhileRunningAsync(group, tree, _options.InterruptGracePeriod).ConfigureAwait(false);
-            }
-
-            if (_options.TerminationGracePeriod > TimeSpan.Zero && ProcessTree.AnyRunning(group, tree))
-            {
-                if (group is { } terminated)
-                {
-                    ProcessTree.SignalGroup(terminated, ProcessTree.SigTerm);
-                }
-
-                ProcessTree.Signal(tree, ProcessTree.SigTerm);
-                await WaitWhileRunningAsync(group, tree, _options.TerminationGracePeriod).ConfigureAwait(false);
-            }
-
-            if (group is { } killed)
-            {
-                ProcessTree.SignalGroup(killed, ProcessTree.SigKill);
-            }
-        }
-
-        KillTree(process);
-        ProcessTree.Signal(tree, ProcessTree.SigKill);
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(KilledExitTimeout, _time).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // Nothing more can be done about a process that survives SIGKILL.
-        }
-    }
-
-    private async Task WaitWhileRunningAsync(int? group, List<ProcessTree.Member> tree, TimeSpan grace)
-    {
-        var signalled = _time.GetTimestamp();
-        while (ProcessTree.AnyRunning(group, tree) && _time.GetElapsedTime(signalled) < grace)
-        {
-            await Task.Delay(PollInterval, _time).ConfigureAwait(false);
-        }
-    }
-
-    private static void KillTree(Process process)
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or Win32Exception or NotSupportedException)
-        {
-            // It exited between the check and the kill.
-        }
-    }
-
-    private static int SafeId(Process process)
-    {
-        try
-        {
-            return process.Id;
-        }
-        catch (InvalidOperationException)
-        {
-            return -1;
-        }
-    }
-
     /// <summary>Runs the CLI briefly with stdin closed; null when it cannot start or does not finish within the probe timeout.</summary>
     private async Task<CliProbeResult?> ProbeAsync(string executable, IReadOnlyList<string> arguments, CancellationToken cancellationToken)
     {
@@ -463,7 +366,7 @@ public abstract partial class CliRuntime : IAgentRuntime
         }
         finally
         {
-            KillTree(process);
+            ProcessStopper.KillTree(process);
         }
     }
 

@@ -51,9 +51,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
     /// <summary>How long to keep reading after the process exits: a background child may still hold the pipes open.</summary>
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
 
-    private static readonly TimeSpan TerminationPollInterval = TimeSpan.FromMilliseconds(50);
 
-    private static readonly TimeSpan KilledExitTimeout = TimeSpan.FromSeconds(10);
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
@@ -152,7 +150,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         finally
         {
             // Reached with the process still running only if supervision itself failed: never leave an agent behind.
-            KillTree(process);
+            ProcessStopper.KillTree(process);
             if (_logger.IsEnabled(LogLevel.Debug))
             {
                 var elapsed = _time.GetElapsedTime(started);
@@ -171,8 +169,8 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         // stdout and stderr are drained concurrently and stdin is written on its own, so neither side can block the
         // other on a full pipe.
         var pumps = Task.WhenAll(
-            PumpAsync(process.StandardOutput, protocol.Accept),
-            PumpAsync(process.StandardError, stderr.Accept));
+            ProcessStopper.PumpAsync(process.StandardOutput, MaxLineLength, protocol.Accept),
+            ProcessStopper.PumpAsync(process.StandardError, MaxLineLength, stderr.Accept));
         var input = WriteInputAsync(process.StandardInput, invocation.Input);
 
         int? group = Setsid is null ? null : process.Id;
@@ -183,14 +181,14 @@ public sealed partial class ProcessRuntime : IAgentRuntime
             if (group is { } leftovers && ProcessTree.GroupExists(leftovers) && ProcessTree.AnyRunning(leftovers, []))
             {
                 LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers);
-                await StopAsync(process, group).ConfigureAwait(false);
+                await ProcessStopper.StopAsync(process, group, TimeSpan.Zero, _options.TerminationGracePeriod, _time).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             cancelled = true;
             LogCancelling(_logger, invocation.RunId, agent, process.Id);
-            await StopAsync(process, group).ConfigureAwait(false);
+            await ProcessStopper.StopAsync(process, group, TimeSpan.Zero, _options.TerminationGracePeriod, _time).ConfigureAwait(false);
         }
 
         try
@@ -273,18 +271,6 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         return startInfo;
     }
 
-    private static async Task PumpAsync(StreamReader reader, Action<string> onLine)
-    {
-        try
-        {
-            await LineReader.ReadLinesAsync(reader, MaxLineLength, onLine, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
-        {
-            // The pipe was closed under us (the process object was disposed after the drain timeout).
-        }
-    }
-
     private static async Task WriteInputAsync(StreamWriter stdin, string input)
     {
         try
@@ -306,79 +292,6 @@ public sealed partial class ProcessRuntime : IAgentRuntime
             {
                 // Flushing on close hits the same closed pipe.
             }
-        }
-    }
-
-    /// <summary>
-    /// SIGTERM to the agent's process group and process tree, up to the grace period for them to exit, then SIGKILL to
-    /// whatever is left. Without a group (no setsid, or not Linux) only the tree is reached.
-    /// </summary>
-    private async Task StopAsync(Process process, int? group)
-    {
-        List<ProcessTree.Member> tree = [];
-        if (OperatingSystem.IsLinux())
-        {
-            tree = ProcessTree.Snapshot(SafeId(process));
-            var grace = _options.TerminationGracePeriod;
-            if (grace > TimeSpan.Zero)
-            {
-                if (group is { } terminated)
-                {
-                    ProcessTree.SignalGroup(terminated, ProcessTree.SigTerm);
-                }
-
-                ProcessTree.Signal(tree, ProcessTree.SigTerm);
-                var signalled = _time.GetTimestamp();
-                while (ProcessTree.AnyRunning(group, tree) && _time.GetElapsedTime(signalled) < grace)
-                {
-                    await Task.Delay(TerminationPollInterval, _time).ConfigureAwait(false);
-                }
-            }
-
-            if (group is { } killed)
-            {
-                ProcessTree.SignalGroup(killed, ProcessTree.SigKill);
-            }
-        }
-
-        KillTree(process);
-
-        // Descendants that left the group and whose parent already exited are out of Kill(entireProcessTree)'s reach.
-        ProcessTree.Signal(tree, ProcessTree.SigKill);
-        try
-        {
-            await process.WaitForExitAsync().WaitAsync(KilledExitTimeout, _time).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            // Nothing more can be done about a process that survives SIGKILL (e.g. stuck in uninterruptible I/O).
-        }
-    }
-
-    private static void KillTree(Process process)
-    {
-        try
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-            }
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or Win32Exception or NotSupportedException)
-        {
-            // It exited between the check and the kill.
-        }
-    }
-
-    private static int SafeId(Process process)
-    {
-        try
-        {
-            return process.Id;
-        }
-        catch (InvalidOperationException)
-        {
-            return -1;
         }
     }
 

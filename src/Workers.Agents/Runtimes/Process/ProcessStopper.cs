@@ -1,0 +1,111 @@
+using System.ComponentModel;
+using System.Diagnostics;
+
+namespace Workers.Agents.Runtimes;
+
+/// <summary>
+/// How every runtime stops an agent process and everything it started: an optional interrupt to the root of the tree
+/// (a CLI's own graceful stop), then SIGTERM to the process group and tree, then SIGKILL to whatever is left, each
+/// step waiting at most its grace period. Also the small process helpers the runtimes share.
+/// </summary>
+internal static class ProcessStopper
+{
+    public const int SigInt = 2;
+
+    static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
+    static readonly TimeSpan KilledExitTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Stops <paramref name="process"/>; a zero grace skips that step.</summary>
+    public static async Task StopAsync(Process process, int? group, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time)
+    {
+        List<ProcessTree.Member> tree = [];
+        if (OperatingSystem.IsLinux())
+        {
+            tree = ProcessTree.Snapshot(SafeId(process));
+            if (interruptGrace > TimeSpan.Zero && tree.Count > 0)
+            {
+                // The root is the supervisor, which passes the interrupt on to the agent.
+                ProcessTree.Signal([tree[0]], SigInt);
+                await WaitWhileRunningAsync(group, tree, interruptGrace, time).ConfigureAwait(false);
+            }
+
+            if (terminationGrace > TimeSpan.Zero && ProcessTree.AnyRunning(group, tree))
+            {
+                if (group is { } terminated)
+                {
+                    ProcessTree.SignalGroup(terminated, ProcessTree.SigTerm);
+                }
+
+                ProcessTree.Signal(tree, ProcessTree.SigTerm);
+                await WaitWhileRunningAsync(group, tree, terminationGrace, time).ConfigureAwait(false);
+            }
+
+            if (group is { } killed)
+            {
+                ProcessTree.SignalGroup(killed, ProcessTree.SigKill);
+            }
+        }
+
+        KillTree(process);
+
+        // Descendants that left the group and whose parent already exited are out of Kill(entireProcessTree)'s reach.
+        ProcessTree.Signal(tree, ProcessTree.SigKill);
+        try
+        {
+            await process.WaitForExitAsync().WaitAsync(KilledExitTimeout, time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Nothing more can be done about a process that survives SIGKILL (e.g. stuck in uninterruptible I/O).
+        }
+    }
+
+    public static void KillTree(Process process)
+    {
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or Win32Exception or NotSupportedException)
+        {
+            // It exited between the check and the kill.
+        }
+    }
+
+    public static int SafeId(Process process)
+    {
+        try
+        {
+            return process.Id;
+        }
+        catch (InvalidOperationException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>Reads a pipe line by line to its end; a pipe closed under the reader ends it quietly.</summary>
+    public static async Task PumpAsync(StreamReader reader, int maxLineLength, Action<string> onLine)
+    {
+        try
+        {
+            await LineReader.ReadLinesAsync(reader, maxLineLength, onLine, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The pipe was closed under us (the process object was disposed after the drain timeout).
+        }
+    }
+
+    static async Task WaitWhileRunningAsync(int? group, List<ProcessTree.Member> tree, TimeSpan grace, TimeProvider time)
+    {
+        var signalled = time.GetTimestamp();
+        while (ProcessTree.AnyRunning(group, tree) && time.GetElapsedTime(signalled) < grace)
+        {
+            await Task.Delay(PollInterval, time).ConfigureAwait(false);
+        }
+    }
+}
