@@ -10,4 +10,7 @@ public sealed record HeldLease
     public Guid LeaseId { get; init; }
 
     public RunUsage Usage { get; init; } = new();
+
+    /// <summary>How many events the agent has produced in this attempt; when it stops growing, the attempt is stalled.</summary>
+    public long Progress { get; init; }
 }

@@ -5,7 +5,7 @@ internal static class ExitCodes
 {
     public const int Success = 0;
 
-    /// <summary>The run ended Failed, Cancelled or Rejected.</summary>
+    /// <summary>The run ended Failed, Cancelled, TimedOut or Rejected.</summary>
     public const int RunDidNotSucceed = 1;
 
     /// <summary><c>--timeout</c> passed before the run reached a terminal state; the run goes on.</summary>

@@ -23,6 +23,28 @@ public sealed class RunOptions
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>Failure kinds that end a run at once, for every agent (added to the agent's and the request's own lists).</summary>
+    public IList<string> NonRetryableErrors { get; } = [];
+
+    /// <summary>Default schedule-to-start timeout (longest wait in the queue per attempt). Unset: none.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan? ScheduleToStartTimeout { get; set; }
+
+    /// <summary>Default start-to-close timeout (longest attempt). Unset: none.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan? StartToCloseTimeout { get; set; }
+
+    /// <summary>Default schedule-to-close timeout (longest run, retries included). Unset: none.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan? ScheduleToCloseTimeout { get; set; }
+
+    /// <summary>Default stall timeout (longest time without agent events while heartbeating). Unset: none.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan? StallTimeout { get; set; }
+
+    /// <summary>Retry stalled attempts by default instead of ending the run.</summary>
+    public bool RetryOnStall { get; set; }
+
     /// <summary>
     /// A queued attempt not claimed within this is dispatched again (its message may have been lost); the wait
     /// doubles per re-dispatch up to <see cref="RedispatchMaxDelay"/> so a long backlog is not flooded with copies.

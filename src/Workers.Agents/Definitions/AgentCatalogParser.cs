@@ -310,18 +310,19 @@ internal sealed partial class AgentCatalogParser
 
         if (node is not YamlMappingNode mapping)
         {
-            Error(path, $"must be a mapping, e.g. '{LimitsField}: {{ {MaxAttemptsField}: 3 }}'", node);
+            Error(path, $"must be a mapping, e.g. '{LimitsField}: {{ {MaxAttemptsField}: 3, startToCloseTimeout: 30m }}'", node);
             return limits;
         }
 
         foreach (var (key, value) in YamlMerge.Entries(mapping, path, Error))
         {
-            switch (KeyName(key, path))
+            var name = KeyName(key, path);
+            var field = $"{path}.{name}";
+            switch (name)
             {
                 case null:
                     break;
                 case MaxAttemptsField:
-                    var field = $"{path}.{MaxAttemptsField}";
                     if (Text(value, field) is { } text)
                     {
                         if (int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var attempts)
@@ -336,13 +337,98 @@ internal sealed partial class AgentCatalogParser
                     }
 
                     break;
+                case "retryInitialDelay":
+                    limits = limits with { RetryInitialDelay = Duration(value, field, allowZero: true) };
+                    break;
+                case "retryMaxDelay":
+                    limits = limits with { RetryMaxDelay = Duration(value, field, allowZero: true) };
+                    break;
+                case "scheduleToStartTimeout":
+                    limits = limits with { ScheduleToStartTimeout = Duration(value, field, allowZero: false) };
+                    break;
+                case "startToCloseTimeout":
+                    limits = limits with { StartToCloseTimeout = Duration(value, field, allowZero: false) };
+                    break;
+                case "scheduleToCloseTimeout":
+                    limits = limits with { ScheduleToCloseTimeout = Duration(value, field, allowZero: false) };
+                    break;
+                case "stallTimeout":
+                    limits = limits with { StallTimeout = Duration(value, field, allowZero: false) };
+                    break;
+                case "retryOnStall":
+                    if (Text(value, field) is { } flag)
+                    {
+                        if (bool.TryParse(flag, out var retry))
+                        {
+                            limits = limits with { RetryOnStall = retry };
+                        }
+                        else
+                        {
+                            Error(field, $"must be true or false, got '{flag}'", value);
+                        }
+                    }
+
+                    break;
+                case "nonRetryableErrors":
+                    limits = limits with { NonRetryableErrors = Kinds(value, field) };
+                    break;
                 case var unknown:
-                    Error($"{path}.{unknown}", $"unknown limit '{unknown}'; known limits: {MaxAttemptsField}", key);
+                    Error(field, $"unknown limit '{unknown}'; known limits: {string.Join(", ", KnownLimits)}", key);
                     break;
             }
         }
 
+        if (limits is { RetryInitialDelay: { } initial, RetryMaxDelay: { } max } && max < initial)
+        {
+            Error($"{path}.retryMaxDelay", $"({max}) is shorter than retryInitialDelay ({initial})", node);
+        }
+
         return limits;
+    }
+
+    private static readonly string[] KnownLimits =
+    [
+        MaxAttemptsField, "retryInitialDelay", "retryMaxDelay", "nonRetryableErrors", "scheduleToStartTimeout", "startToCloseTimeout",
+        "scheduleToCloseTimeout", "stallTimeout", "retryOnStall",
+    ];
+
+    /// <summary>The longest timeout or delay accepted: longer is almost certainly a unit mistake.</summary>
+    private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(30);
+
+    private TimeSpan? Duration(YamlNode value, string field, bool allowZero)
+    {
+        if (Text(value, field) is not { } text)
+        {
+            return null;
+        }
+
+        if (DurationText.TryParse(text, out var duration) && (allowZero || duration > TimeSpan.Zero) && duration <= MaxDuration)
+        {
+            return duration;
+        }
+
+        Error(field, $"must be a duration {(allowZero ? "from 0" : "above 0")} up to 30 days ({DurationText.Examples}), got '{text}'", value);
+        return null;
+    }
+
+    private List<string>? Kinds(YamlNode value, string field)
+    {
+        if (value is not YamlSequenceNode sequence)
+        {
+            Error(field, "must be a list of failure kinds, e.g. [exit-code, no-result]", value);
+            return null;
+        }
+
+        var kinds = new List<string>();
+        foreach (var item in sequence)
+        {
+            if (Text(item, field) is { } kind)
+            {
+                kinds.Add(kind);
+            }
+        }
+
+        return kinds;
     }
 
     /// <summary>The key's name, or null (with an error) when the key is not a plain scalar.</summary>

@@ -1,3 +1,5 @@
+using Workers.Contracts;
+
 namespace Workers.Orchestrator.Api;
 
 /// <summary>One run as the HTTP API and the CLI show it (JSON, camelCase).</summary>
@@ -16,8 +18,14 @@ public sealed record RunView
     public string? Input { get; init; }
     /// <summary>The final result text.</summary>
     public string? Output { get; init; }
-    /// <summary>Why the run failed, was rejected or cancelled.</summary>
+    /// <summary>Why the run failed, was rejected, cancelled or timed out.</summary>
     public string? Error { get; init; }
+    /// <summary>A short machine-readable kind of <see cref="Error"/>, e.g. <c>exit-code</c> or <c>start-to-close-timeout</c>.</summary>
+    public string? ErrorKind { get; init; }
+    /// <summary>The retry policy and timeouts the run was admitted with.</summary>
+    public RunLimits? Limits { get; init; }
+    /// <summary>When the earliest timeout of the current state passes, if one applies.</summary>
+    public DateTimeOffset? DeadlineAt { get; init; }
     public DateTimeOffset SubmittedAt { get; init; }
     public DateTimeOffset? StartedAt { get; init; }
     public DateTimeOffset? FinishedAt { get; init; }
@@ -54,6 +62,8 @@ public sealed record SubmitRunRequest
     public string? Tenant { get; init; }
     public IReadOnlyDictionary<string, string>? Labels { get; init; }
     public int? MaxAttempts { get; init; }
+    /// <summary>Retry policy and timeouts for this run (override the agent's); <see cref="MaxAttempts"/> wins over <c>limits.maxAttempts</c>.</summary>
+    public RunLimits? Limits { get; init; }
 }
 
 /// <summary>Answer of <c>POST /api/runs</c> (202) and <c>POST /api/runs/{id}/cancel</c>.</summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Workers.Contracts;
 using Workers.Runs.StateMachine;
 
 namespace Workers.Orchestrator.Api;
@@ -25,6 +26,20 @@ static class RunViews
         Input = run.Input,
         Output = run.Output,
         Error = run.LastError,
+        ErrorKind = run.ErrorKind,
+        Limits = new RunLimits
+        {
+            MaxAttempts = run.MaxAttempts,
+            RetryInitialDelay = run.RetryInitialDelay,
+            RetryMaxDelay = run.RetryMaxDelay,
+            NonRetryableErrors = run.NonRetryableErrors?.Split(','),
+            ScheduleToStartTimeout = run.ScheduleToStartTimeout,
+            StartToCloseTimeout = run.StartToCloseTimeout,
+            ScheduleToCloseTimeout = run.ScheduleToCloseTimeout,
+            StallTimeout = run.StallTimeout,
+            RetryOnStall = run.RetryOnStall,
+        },
+        DeadlineAt = run.DeadlineAt,
         SubmittedAt = run.SubmittedAt,
         StartedAt = run.StartedAt,
         FinishedAt = run.FinishedAt,

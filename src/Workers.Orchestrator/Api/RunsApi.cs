@@ -54,7 +54,7 @@ static class RunsApi
             Runtime = body.Runtime,
             Tenant = body.Tenant,
             Labels = body.Labels,
-            Limits = body.MaxAttempts is null ? null : new RunLimits { MaxAttempts = body.MaxAttempts },
+            Limits = body.MaxAttempts is null ? body.Limits : (body.Limits ?? new RunLimits()) with { MaxAttempts = body.MaxAttempts },
         };
         var verdict = admission.Admit(submit);
         if (!verdict.Admitted)

@@ -57,9 +57,8 @@ public sealed class RunAdmission(IAgentCatalog catalog, ILiveRuntimes liveRuntim
             runtime = agent.Runtimes.FirstOrDefault(live.Contains) ?? agent.Runtimes[0];
         }
 
-        var maxAttempts = request.Limits?.MaxAttempts ?? agent.Limits.MaxAttempts ?? policy.DefaultMaxAttempts;
-        if (maxAttempts is < 1 or > 100)
-            return AdmissionResult.Reject($"limits.maxAttempts {maxAttempts} is out of range; use 1 to 100.");
+        if (ResolvePolicy(request.Limits ?? new RunLimits(), agent.Limits, policy, out var runPolicy) is { } problem)
+            return AdmissionResult.Reject(problem);
 
         var spec = new AgentSpec
         {
@@ -67,8 +66,50 @@ public sealed class RunAdmission(IAgentCatalog catalog, ILiveRuntimes liveRuntim
             Runtime = runtime,
             Settings = agent.Settings.TryGetValue(runtime, out var settings) ? settings : null,
         };
-        return AdmissionResult.Admit(runtime, maxAttempts, spec);
+        return AdmissionResult.Admit(runtime, runPolicy, spec);
     }
+
+    static readonly TimeSpan MaxTimeout = TimeSpan.FromDays(30);
+    const int MaxErrorKinds = 32;
+
+    /// <summary>Each limit from the request, else the agent definition, else the fleet default; returns what is wrong, if anything.</summary>
+    static string? ResolvePolicy(RunLimits request, AgentLimits agent, RunOptions fleet, out RunPolicy resolved)
+    {
+        resolved = new RunPolicy(
+            MaxAttempts: request.MaxAttempts ?? agent.MaxAttempts ?? fleet.DefaultMaxAttempts,
+            RetryInitialDelay: request.RetryInitialDelay ?? agent.RetryInitialDelay ?? fleet.RetryBaseDelay,
+            RetryMaxDelay: request.RetryMaxDelay ?? agent.RetryMaxDelay ?? fleet.RetryMaxDelay,
+            NonRetryableErrors: [.. fleet.NonRetryableErrors.Concat(agent.NonRetryableErrors ?? []).Concat(request.NonRetryableErrors ?? []).Distinct(StringComparer.Ordinal)],
+            ScheduleToStartTimeout: request.ScheduleToStartTimeout ?? agent.ScheduleToStartTimeout ?? fleet.ScheduleToStartTimeout,
+            StartToCloseTimeout: request.StartToCloseTimeout ?? agent.StartToCloseTimeout ?? fleet.StartToCloseTimeout,
+            ScheduleToCloseTimeout: request.ScheduleToCloseTimeout ?? agent.ScheduleToCloseTimeout ?? fleet.ScheduleToCloseTimeout,
+            StallTimeout: request.StallTimeout ?? agent.StallTimeout ?? fleet.StallTimeout,
+            RetryOnStall: request.RetryOnStall ?? agent.RetryOnStall ?? fleet.RetryOnStall);
+
+        if (resolved.MaxAttempts is < 1 or > 100)
+            return $"limits.maxAttempts {resolved.MaxAttempts} is out of range; use 1 to 100.";
+        if ((OutOfRange(request.RetryInitialDelay, allowZero: true) ?? OutOfRange(request.RetryMaxDelay, allowZero: true)) is { } delay)
+            return $"limits.retryInitialDelay and retryMaxDelay must be from 00:00:00 to {MaxTimeout:c}; got {delay:c}.";
+        if (resolved.RetryMaxDelay < resolved.RetryInitialDelay)
+            return $"limits.retryMaxDelay ({resolved.RetryMaxDelay:c}) is shorter than retryInitialDelay ({resolved.RetryInitialDelay:c}).";
+        foreach (var (name, value) in new[]
+        {
+            ("scheduleToStartTimeout", request.ScheduleToStartTimeout), ("startToCloseTimeout", request.StartToCloseTimeout),
+            ("scheduleToCloseTimeout", request.ScheduleToCloseTimeout), ("stallTimeout", request.StallTimeout),
+        })
+        {
+            if (OutOfRange(value, allowZero: false) is { } bad)
+                return $"limits.{name} {bad:c} is out of range; use more than 00:00:00 and at most {MaxTimeout:c} (e.g. \"00:30:00\").";
+        }
+        if (request.NonRetryableErrors is { Count: > MaxErrorKinds })
+            return $"limits.nonRetryableErrors has {request.NonRetryableErrors.Count} kinds; at most {MaxErrorKinds} are allowed.";
+        if (request.NonRetryableErrors?.FirstOrDefault(k => string.IsNullOrWhiteSpace(k) || k.Length > 100 || k.Contains(',', StringComparison.Ordinal)) is { } kind)
+            return $"limits.nonRetryableErrors has an invalid kind '{Truncate(kind)}'; kinds are short names such as exit-code.";
+        return null;
+    }
+
+    static TimeSpan? OutOfRange(TimeSpan? value, bool allowZero) =>
+        value is { } v && (v < TimeSpan.Zero || (!allowZero && v == TimeSpan.Zero) || v > MaxTimeout) ? v : null;
 
     string KnownAgents()
     {
@@ -85,14 +126,27 @@ public sealed record AdmissionResult
     public bool Admitted => RejectionReason is null;
     public string? RejectionReason { get; private init; }
     public string Runtime { get; private init; } = "";
-    public int MaxAttempts { get; private init; }
+    public RunPolicy? Policy { get; private init; }
+    public int MaxAttempts => Policy?.MaxAttempts ?? 0;
     public AgentSpec? Spec { get; private init; }
 
     public static AdmissionResult Reject(string reason) => new() { RejectionReason = reason };
 
-    public static AdmissionResult Admit(string runtime, int maxAttempts, AgentSpec spec) =>
-        new() { Runtime = runtime, MaxAttempts = maxAttempts, Spec = spec };
+    public static AdmissionResult Admit(string runtime, RunPolicy policy, AgentSpec spec) =>
+        new() { Runtime = runtime, Policy = policy, Spec = spec };
 
     /// <summary>The spec as stored on the run row.</summary>
     public string? SpecJson => Spec is null ? null : JsonSerializer.Serialize(Spec, JsonSerializerOptions.Web);
 }
+
+/// <summary>The retry policy and timeouts a run was admitted with (request, else agent, else fleet default).</summary>
+public sealed record RunPolicy(
+    int MaxAttempts,
+    TimeSpan RetryInitialDelay,
+    TimeSpan RetryMaxDelay,
+    IReadOnlyList<string> NonRetryableErrors,
+    TimeSpan? ScheduleToStartTimeout,
+    TimeSpan? StartToCloseTimeout,
+    TimeSpan? ScheduleToCloseTimeout,
+    TimeSpan? StallTimeout,
+    bool RetryOnStall);

@@ -48,7 +48,26 @@ static class RunColumns
         new("input_tokens", (r, _) => r.InputTokens, (r, x, i, _) => r.InputTokens = x.GetInt64(i)),
         new("output_tokens", (r, _) => r.OutputTokens, (r, x, i, _) => r.OutputTokens = x.GetInt64(i)),
         new("cost_usd", (r, d) => d.ToDb(r.CostUsd), (r, x, i, d) => r.CostUsd = d.ReadDecimal(x, i)),
+        new("retry_initial_delay_ms", (r, _) => Millis(r.RetryInitialDelay), (r, x, i, _) => r.RetryInitialDelay = Duration(x, i)),
+        new("retry_max_delay_ms", (r, _) => Millis(r.RetryMaxDelay), (r, x, i, _) => r.RetryMaxDelay = Duration(x, i)),
+        new("non_retryable_errors", (r, _) => Text(r.NonRetryableErrors), (r, x, i, _) => r.NonRetryableErrors = x.IsDBNull(i) ? null : x.GetString(i)),
+        new("schedule_to_start_ms", (r, _) => Millis(r.ScheduleToStartTimeout), (r, x, i, _) => r.ScheduleToStartTimeout = Duration(x, i)),
+        new("start_to_close_ms", (r, _) => Millis(r.StartToCloseTimeout), (r, x, i, _) => r.StartToCloseTimeout = Duration(x, i)),
+        new("schedule_to_close_ms", (r, _) => Millis(r.ScheduleToCloseTimeout), (r, x, i, _) => r.ScheduleToCloseTimeout = Duration(x, i)),
+        new("stall_timeout_ms", (r, _) => Millis(r.StallTimeout), (r, x, i, _) => r.StallTimeout = Duration(x, i)),
+        new("retry_on_stall", (r, d) => d.ToDb(r.RetryOnStall), (r, x, i, d) => r.RetryOnStall = d.ReadBool(x, i)),
+        new("queued_at", (r, d) => d.ToDb(r.QueuedAt), (r, x, i, d) => r.QueuedAt = Time(x, i, d)),
+        new("attempt_started_at", (r, d) => d.ToDb(r.AttemptStartedAt), (r, x, i, d) => r.AttemptStartedAt = Time(x, i, d)),
+        new("progress", (r, _) => r.Progress, (r, x, i, _) => r.Progress = x.GetInt64(i)),
+        new("stall_deadline_at", (r, d) => d.ToDb(r.StallDeadlineAt), (r, x, i, d) => r.StallDeadlineAt = Time(x, i, d)),
+        // Derived, like due_at: lease renewal reads it to keep due_at at the earliest timer.
+        new("deadline_at", (r, d) => d.ToDb(r.DeadlineAt), (_, _, _, _) => { }),
     ];
+
+    static object Millis(TimeSpan? value) => value is { } v ? (long)v.TotalMilliseconds : DBNull.Value;
+
+    static TimeSpan? Duration(DbDataReader reader, int ordinal) =>
+        reader.IsDBNull(ordinal) ? null : TimeSpan.FromMilliseconds(reader.GetInt64(ordinal));
 
     static DateTimeOffset? Time(DbDataReader reader, int ordinal, SqlDialect dialect) =>
         reader.IsDBNull(ordinal) ? null : dialect.ReadTime(reader, ordinal);

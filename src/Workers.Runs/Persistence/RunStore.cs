@@ -147,7 +147,7 @@ public sealed class RunStore : IAsyncDisposable
         var sql = $"""
             UPDATE runs SET due_at = @recheck_at, version = version + 1
             WHERE run_id IN (SELECT run_id FROM runs WHERE due_at <= @now ORDER BY due_at LIMIT @batch {Dialect.SkipLocked})
-            RETURNING run_id, current_state, attempt, lease_id
+            RETURNING run_id, current_state, attempt, lease_id, deadline_at, stall_deadline_at
             """;
         await using var command = _dataSource.CreateCommand(sql);
         command.AddParameter("recheck_at", Dialect.ToDb(recheckAt));
@@ -157,8 +157,11 @@ public sealed class RunStore : IAsyncDisposable
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            due.Add(new DueRun(Dialect.ReadGuid(reader, 0), reader.GetString(1), reader.GetInt32(2),
-                reader.IsDBNull(3) ? null : Dialect.ReadGuid(reader, 3)));
+            var state = reader.GetString(1);
+            var deadlinePassed = (!reader.IsDBNull(4) && Dialect.ReadTime(reader, 4) <= now)
+                || (state == RunStates.Running && !reader.IsDBNull(5) && Dialect.ReadTime(reader, 5) <= now);
+            due.Add(new DueRun(Dialect.ReadGuid(reader, 0), state, reader.GetInt32(2),
+                reader.IsDBNull(3) ? null : Dialect.ReadGuid(reader, 3), deadlinePassed));
         }
         return due;
     }
@@ -179,13 +182,7 @@ public sealed class RunStore : IAsyncDisposable
         {
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;
-            command.CommandText = $"""
-                UPDATE runs SET lease_expires_at = @expires_at, due_at = @expires_at, updated_at = @now, version = version + 1,
-                    steps = {Dialect.Greatest("steps", "@steps")}, tool_calls = {Dialect.Greatest("tool_calls", "@tool_calls")},
-                    input_tokens = {Dialect.Greatest("input_tokens", "@input_tokens")}, output_tokens = {Dialect.Greatest("output_tokens", "@output_tokens")},
-                    cost_usd = {(Dialect.Provider == StoreProvider.Postgres ? "GREATEST(cost_usd, @cost_usd)" : "cost_usd")}
-                WHERE run_id = @run_id AND lease_id = @lease_id AND current_state = @running
-                """;
+            command.CommandText = RenewLeaseSql;
             command.AddParameter("expires_at", Dialect.ToDb(expiresAt));
             command.AddParameter("now", Dialect.ToDb(now));
             command.AddParameter("steps", lease.Usage.Steps);
@@ -193,6 +190,7 @@ public sealed class RunStore : IAsyncDisposable
             command.AddParameter("input_tokens", lease.Usage.InputTokens);
             command.AddParameter("output_tokens", lease.Usage.OutputTokens);
             command.AddParameter("cost_usd", Dialect.ToDb(lease.Usage.CostUsd));
+            command.AddParameter("progress", lease.Progress);
             command.AddParameter("run_id", Dialect.ToDb(lease.RunId));
             command.AddParameter("lease_id", Dialect.ToDb(lease.LeaseId));
             command.AddParameter("running", RunStates.Running);
@@ -223,6 +221,30 @@ public sealed class RunStore : IAsyncDisposable
         await UpsertWorkerAsync(connection, transaction, heartbeat, now, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return lost;
+    }
+
+    /// <summary>
+    /// One lease's renewal. Progress that grew pushes the stall deadline out; due_at stays at the earliest of the new
+    /// expiry, the state's timeout (deadline_at, kept by the saga) and the stall deadline.
+    /// </summary>
+    string RenewLeaseSql => _renewLeaseSql ??= BuildRenewLeaseSql();
+
+    string? _renewLeaseSql;
+
+    string BuildRenewLeaseSql()
+    {
+        var stallDeadline = $"CASE WHEN @progress > progress AND stall_timeout_ms IS NOT NULL THEN {Dialect.PlusMilliseconds("@now", "stall_timeout_ms")} " +
+            "ELSE stall_deadline_at END";
+        return $"""
+            UPDATE runs SET lease_expires_at = @expires_at, updated_at = @now, version = version + 1,
+                steps = {Dialect.Greatest("steps", "@steps")}, tool_calls = {Dialect.Greatest("tool_calls", "@tool_calls")},
+                input_tokens = {Dialect.Greatest("input_tokens", "@input_tokens")}, output_tokens = {Dialect.Greatest("output_tokens", "@output_tokens")},
+                cost_usd = {(Dialect.Provider == StoreProvider.Postgres ? "GREATEST(cost_usd, @cost_usd)" : "cost_usd")},
+                stall_deadline_at = {stallDeadline},
+                due_at = {Dialect.Earliest("@expires_at", "deadline_at", stallDeadline)},
+                progress = {Dialect.Greatest("progress", "@progress")}
+            WHERE run_id = @run_id AND lease_id = @lease_id AND current_state = @running
+            """;
     }
 
     async Task UpsertWorkerAsync(DbConnection connection, DbTransaction transaction, WorkerHeartbeat heartbeat, DateTimeOffset now,
@@ -309,8 +331,8 @@ public sealed record RunCursor(DateTimeOffset SubmittedAt, Guid RunId)
     }
 }
 
-/// <summary>A run whose timer the sweeper took.</summary>
-public sealed record DueRun(Guid RunId, string State, int Attempt, Guid? LeaseId);
+/// <summary>A run whose timer the sweeper took; <paramref name="DeadlinePassed"/> when one of its timeouts is what came due.</summary>
+public sealed record DueRun(Guid RunId, string State, int Attempt, Guid? LeaseId, bool DeadlinePassed = false);
 
 /// <summary>Counts per state.</summary>
 public sealed record RunCounts(IReadOnlyDictionary<string, long> ByState, DateTimeOffset? OldestQueuedSubmittedAt);

@@ -34,6 +34,12 @@ public abstract class SqlDialect
     /// <summary>SQL for the larger of two values.</summary>
     public abstract string Greatest(string left, string right);
 
+    /// <summary>SQL for the earliest of a time that is never null and others that may be (nulls are ignored).</summary>
+    public abstract string Earliest(string notNull, params string[] nullable);
+
+    /// <summary>SQL for a time plus a number of milliseconds held in an integer column.</summary>
+    public abstract string PlusMilliseconds(string time, string milliseconds);
+
     public static SqlDialect For(StoreProvider provider) => provider switch
     {
         StoreProvider.Postgres => new PostgresDialect(),
@@ -60,6 +66,11 @@ sealed class PostgresDialect : SqlDialect
 
     public override string SkipLocked => "FOR UPDATE SKIP LOCKED";
     public override string Greatest(string left, string right) => $"GREATEST({left}, {right})";
+
+    // LEAST ignores nulls in PostgreSQL.
+    public override string Earliest(string notNull, params string[] nullable) => $"LEAST({notNull}, {string.Join(", ", nullable)})";
+
+    public override string PlusMilliseconds(string time, string milliseconds) => $"({time} + {milliseconds} * interval '1 millisecond')";
 }
 
 sealed class SqliteDialect : SqlDialect
@@ -87,4 +98,10 @@ sealed class SqliteDialect : SqlDialect
 
     public override string SkipLocked => "";
     public override string Greatest(string left, string right) => $"MAX({left}, {right})";
+
+    // SQLite's multi-argument MIN is null if any argument is.
+    public override string Earliest(string notNull, params string[] nullable) =>
+        $"MIN({notNull}, {string.Join(", ", nullable.Select(n => $"COALESCE({n}, {notNull})"))})";
+
+    public override string PlusMilliseconds(string time, string milliseconds) => $"({time} + {milliseconds})";
 }

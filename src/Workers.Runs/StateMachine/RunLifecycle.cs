@@ -50,9 +50,23 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         }
 
         run.Runtime = result.Runtime;
-        run.MaxAttempts = result.MaxAttempts;
         run.AgentSpecJson = result.SpecJson;
         run.Attempt = 1;
+        run.QueuedAt = now;
+        ApplyPolicy(run, result.Policy!);
+    }
+
+    static void ApplyPolicy(RunState run, RunPolicy policy)
+    {
+        run.MaxAttempts = policy.MaxAttempts;
+        run.RetryInitialDelay = policy.RetryInitialDelay;
+        run.RetryMaxDelay = policy.RetryMaxDelay;
+        run.NonRetryableErrors = policy.NonRetryableErrors.Count == 0 ? null : string.Join(',', policy.NonRetryableErrors);
+        run.ScheduleToStartTimeout = policy.ScheduleToStartTimeout;
+        run.StartToCloseTimeout = policy.StartToCloseTimeout;
+        run.ScheduleToCloseTimeout = policy.ScheduleToCloseTimeout;
+        run.StallTimeout = policy.StallTimeout;
+        run.RetryOnStall = policy.RetryOnStall;
     }
 
     /// <summary>Counts the dispatch and sets when to dispatch again if nobody claims it (doubling, capped).</summary>
@@ -76,6 +90,9 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         run.WorkerId = context.Message.WorkerId;
         run.WorkerAddress = context.Message.WorkerAddress?.ToString();
         run.StartedAt ??= now;
+        run.AttemptStartedAt = now;
+        run.Progress = 0;
+        run.StallDeadlineAt = now + run.StallTimeout;
         run.RedispatchAt = null;
         run.UpdatedAt = now;
     }
@@ -129,18 +146,92 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         run.UpdatedAt = Now;
     }
 
-    /// <summary>Another attempt follows if the failure may pass (the agent did not call it permanent) and the budget allows.</summary>
+    /// <summary>
+    /// Another attempt follows if the failure may pass (neither the agent nor the run's policy calls its kind permanent)
+    /// and the budget allows.
+    /// </summary>
     public static bool ShouldRetry<T>(BehaviorContext<RunState, T> context)
         where T : class =>
-        context.Message is not RunFailed { Retryable: false } && context.Saga.Attempt - context.Saga.ReleasedAttempts < context.Saga.MaxAttempts;
+        context.Message is not RunFailed { Retryable: false } && !IsNonRetryableKind(context.Saga) && HasAttemptsLeft(context.Saga);
+
+    static bool HasAttemptsLeft(RunState run) => run.Attempt - run.ReleasedAttempts < run.MaxAttempts;
+
+    static bool IsNonRetryableKind(RunState run) =>
+        run is { NonRetryableErrors: { } kinds, ErrorKind: { } kind } && kinds.Split(',').Contains(kind, StringComparer.Ordinal);
 
     public void ScheduleRetry<T>(BehaviorContext<RunState, T> context)
         where T : class
     {
         var run = context.Saga;
-        run.NextAttemptAt = Now + Backoff(Policy.RetryBaseDelay, run.Attempt - 1, Policy.RetryMaxDelay, jitter: true);
+        run.NextAttemptAt = Now + Backoff(run.RetryInitialDelay ?? Policy.RetryBaseDelay, run.Attempt - 1, run.RetryMaxDelay ?? Policy.RetryMaxDelay,
+            jitter: true);
         ClearLease(run);
         run.UpdatedAt = Now;
+    }
+
+    /// <summary>The timeout that has passed in the run's current state, if any; the whole-run deadline wins a tie.</summary>
+    public string? DueTimeout(RunState run)
+    {
+        var now = Now;
+        if (run.RunDeadline <= now)
+            return TimeoutKinds.ScheduleToClose;
+        return run.CurrentState switch
+        {
+            RunStates.Queued when run.QueuedAt + run.ScheduleToStartTimeout <= now => TimeoutKinds.ScheduleToStart,
+            RunStates.Running when run.AttemptStartedAt + run.StartToCloseTimeout <= now => TimeoutKinds.StartToClose,
+            RunStates.Running when run.StallDeadlineAt <= now => TimeoutKinds.Stall,
+            _ => null,
+        };
+    }
+
+    /// <summary>Records which timeout fired and why, in words an operator can act on.</summary>
+    public void RecordTimeout(BehaviorContext<RunState, DeadlineElapsed> context)
+    {
+        var run = context.Saga;
+        var kind = DueTimeout(run) ?? TimeoutKinds.ScheduleToClose;
+        run.ErrorKind = kind;
+        run.LastError = kind switch
+        {
+            TimeoutKinds.ScheduleToStart =>
+                $"attempt {run.Attempt} waited in the queue longer than its schedule-to-start timeout ({run.ScheduleToStartTimeout:c}); no worker started it",
+            TimeoutKinds.StartToClose => $"attempt {run.Attempt} ran longer than its start-to-close timeout ({run.StartToCloseTimeout:c})",
+            TimeoutKinds.Stall =>
+                $"attempt {run.Attempt} made no progress for {run.StallTimeout:c} (stall timeout) while worker '{run.WorkerId}' kept heartbeating",
+            _ => $"the run took longer than its schedule-to-close timeout ({run.ScheduleToCloseTimeout:c}) since it was submitted",
+        };
+        run.UpdatedAt = Now;
+    }
+
+    /// <summary>A timed-out attempt is retried if its timeout is the attempt's own (start-to-close, or stall if so configured), attempts remain and the run's deadline has not passed.</summary>
+    public bool ShouldRetryTimedOutAttempt<T>(BehaviorContext<RunState, T> context)
+        where T : class
+    {
+        var run = context.Saga;
+        var attemptTimeout = run.ErrorKind == TimeoutKinds.StartToClose || (run.ErrorKind == TimeoutKinds.Stall && run.RetryOnStall);
+        return attemptTimeout && HasAttemptsLeft(run) && !(run.RunDeadline <= Now);
+    }
+
+    /// <summary>The stopped attempt's last usage, whichever event ended it.</summary>
+    public void EndTimedOutAttempt<T>(BehaviorContext<RunState, T> context)
+        where T : class
+    {
+        ApplyUsage(context.Saga, context.Message switch
+        {
+            RunCancelled cancelled => cancelled.Usage,
+            RunFailed failed => failed.Usage,
+            RunReleased released => released.Usage,
+            _ => null,
+        });
+        context.Saga.UpdatedAt = Now;
+    }
+
+    public void FinishTimedOut<T>(BehaviorContext<RunState, T> context)
+        where T : class
+    {
+        var run = context.Saga;
+        if (run.ErrorKind is TimeoutKinds.StartToClose or TimeoutKinds.Stall && !HasAttemptsLeft(run))
+            run.LastError = $"{run.LastError} (attempt {run.Attempt - run.ReleasedAttempts} of {run.MaxAttempts}; no attempts left)";
+        Finish(run);
     }
 
     public bool RetryIsDue(RunState run) => run.NextAttemptAt is null || run.NextAttemptAt <= Now;
@@ -151,6 +242,7 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         run.Attempt++;
         run.NextAttemptAt = null;
         run.DispatchCount = 0;
+        run.QueuedAt = Now;
         run.UpdatedAt = Now;
     }
 
@@ -158,8 +250,8 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         where T : class
     {
         var run = context.Saga;
-        run.LastError = context.Message is RunFailed { Retryable: false }
-            ? $"{run.LastError} (not retryable)"
+        run.LastError = context.Message is RunFailed { Retryable: false } ? $"{run.LastError} (not retryable)"
+            : IsNonRetryableKind(run) ? $"{run.LastError} (not retryable: the run's policy lists '{run.ErrorKind}' in nonRetryableErrors)"
             : $"{run.LastError} (attempt {run.Attempt - run.ReleasedAttempts} of {run.MaxAttempts}; no attempts left)";
         Finish(run);
     }
@@ -194,6 +286,7 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         run.ReleasedAttempts++;
         run.Attempt++;
         run.DispatchCount = 0;
+        run.QueuedAt = Now;
         ClearLease(run);
         run.UpdatedAt = Now;
     }

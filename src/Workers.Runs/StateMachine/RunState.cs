@@ -71,15 +71,55 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     public long OutputTokens { get; set; }
     public decimal CostUsd { get; set; }
 
+    /// <summary>Backoff before the second attempt (null on rows older than the setting: the fleet default).</summary>
+    public TimeSpan? RetryInitialDelay { get; set; }
+    public TimeSpan? RetryMaxDelay { get; set; }
+
+    /// <summary>Failure kinds that end the run at once, comma-separated.</summary>
+    public string? NonRetryableErrors { get; set; }
+
+    public TimeSpan? ScheduleToStartTimeout { get; set; }
+    public TimeSpan? StartToCloseTimeout { get; set; }
+    public TimeSpan? ScheduleToCloseTimeout { get; set; }
+    public TimeSpan? StallTimeout { get; set; }
+    public bool RetryOnStall { get; set; }
+
+    /// <summary>When the current attempt entered the queue; schedule-to-start runs from here.</summary>
+    public DateTimeOffset? QueuedAt { get; set; }
+
+    /// <summary>When the current attempt's lease was granted; start-to-close runs from here.</summary>
+    public DateTimeOffset? AttemptStartedAt { get; set; }
+
+    /// <summary>Agent events seen in the current attempt (from heartbeats).</summary>
+    public long Progress { get; set; }
+
+    /// <summary>When the current attempt counts as stalled unless <see cref="Progress"/> grows; lease renewals push it.</summary>
+    public DateTimeOffset? StallDeadlineAt { get; set; }
+
+    /// <summary>The earliest timeout of the current state, stall aside (it moves with progress).</summary>
+    public DateTimeOffset? DeadlineAt => CurrentState switch
+    {
+        RunStates.Queued => Earliest(QueuedAt + ScheduleToStartTimeout, RunDeadline),
+        RunStates.Running => Earliest(AttemptStartedAt + StartToCloseTimeout, RunDeadline),
+        RunStates.RetryScheduled => RunDeadline,
+        _ => null,
+    };
+
+    /// <summary>When the whole run times out (schedule-to-close), if it has such a limit.</summary>
+    public DateTimeOffset? RunDeadline => SubmittedAt + ScheduleToCloseTimeout;
+
     /// <summary>
     /// When the timer sweeper must look at this run next, derived from the state: a queued run's re-dispatch,
-    /// a running run's lease expiry, a retry's backoff. Null in final states.
+    /// a running run's lease expiry, a retry's backoff, and whichever timeout comes first. Null in final states.
     /// </summary>
     public DateTimeOffset? DueAt => CurrentState switch
     {
-        RunStates.Queued => RedispatchAt,
-        RunStates.Running or RunStates.Cancelling => LeaseExpiresAt,
-        RunStates.RetryScheduled => NextAttemptAt,
+        RunStates.Queued => Earliest(RedispatchAt, DeadlineAt),
+        RunStates.Running => Earliest(Earliest(LeaseExpiresAt, DeadlineAt), StallDeadlineAt),
+        RunStates.Cancelling or RunStates.TimingOut => LeaseExpiresAt,
+        RunStates.RetryScheduled => Earliest(NextAttemptAt, DeadlineAt),
         _ => null,
     };
+
+    static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;
 }

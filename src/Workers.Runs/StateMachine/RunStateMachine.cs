@@ -30,6 +30,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         Event(() => LeaseExpired, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
         Event(() => RetryDelayElapsed, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
         Event(() => DispatchElapsed, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
+        Event(() => DeadlineElapsed, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
 
         // Stale or duplicate events in states that do not expect them are normal traffic, not faults.
         OnUnhandledEvent(context => context.Ignore());
@@ -58,6 +59,10 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(AttemptSucceeded, RunLifecycle.IsLateSuccessOfLostLease)
                 .Then(lifecycle.RecordSuccess)
                 .TransitionTo(Succeeded),
+            When(DeadlineElapsed, c => lifecycle.DueTimeout(c.Saga) is not null)
+                .Then(lifecycle.RecordTimeout)
+                .Then(lifecycle.FinishTimedOut)
+                .TransitionTo(TimedOut),
             When(CancelRequested)
                 .Then(lifecycle.CancelBeforeStart)
                 .TransitionTo(Cancelled));
@@ -83,6 +88,36 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(LeaseExpired, c => c.Message.LeaseId == c.Saga.LeaseId && lifecycle.LeaseHasExpired(c.Saga))
                 .Then(lifecycle.RecordLeaseLost)
                 .RetryOrFail(lifecycle, this),
+            // A timeout while the attempt runs: stop it first (never two attempts at once), then retry or time out.
+            When(DeadlineElapsed, c => lifecycle.DueTimeout(c.Saga) is not null)
+                .Then(lifecycle.RecordTimeout)
+                .TransitionTo(TimingOut)
+                .SendStopRun(),
+            When(CancelRequested)
+                .Then(lifecycle.RequestCancel)
+                .TransitionTo(Cancelling)
+                .SendStopRun());
+
+        During(TimingOut,
+            When(ClaimRequested)
+                .RejectClaim("the run is timing out"),
+            // It finished before the stop reached it: the work is done, keep it.
+            When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.RecordSuccess)
+                .TransitionTo(Succeeded),
+            When(AttemptFailed, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.EndTimedOutAttempt)
+                .RetryOrTimeOut(lifecycle, this),
+            When(AttemptCancelled, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.EndTimedOutAttempt)
+                .RetryOrTimeOut(lifecycle, this),
+            When(AttemptReleased, c => c.Message.LeaseId == c.Saga.LeaseId)
+                .Then(lifecycle.EndTimedOutAttempt)
+                .RetryOrTimeOut(lifecycle, this),
+            // The worker never answered the stop (crashed or cut off): once its lease lapses it can no longer be running.
+            When(LeaseExpired, c => c.Message.LeaseId == c.Saga.LeaseId && lifecycle.LeaseHasExpired(c.Saga))
+                .Then(lifecycle.EndTimedOutAttempt)
+                .RetryOrTimeOut(lifecycle, this),
             When(CancelRequested)
                 .Then(lifecycle.RequestCancel)
                 .TransitionTo(Cancelling)
@@ -122,11 +157,15 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .Then(lifecycle.BeginNextAttempt)
                 .TransitionTo(Queued)
                 .Dispatch(lifecycle),
+            When(DeadlineElapsed, c => lifecycle.DueTimeout(c.Saga) is not null)
+                .Then(lifecycle.RecordTimeout)
+                .Then(lifecycle.FinishTimedOut)
+                .TransitionTo(TimedOut),
             When(CancelRequested)
                 .Then(lifecycle.CancelBeforeStart)
                 .TransitionTo(Cancelled));
 
-        During(Succeeded, Failed, Cancelled,
+        During(Succeeded, Failed, Cancelled, TimedOut,
             When(ClaimRequested)
                 .RejectClaim("the run has finished"));
 
@@ -145,6 +184,8 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     public State Failed { get; } = null!;
     public State Cancelled { get; } = null!;
     public State Rejected { get; } = null!;
+    public State TimingOut { get; } = null!;
+    public State TimedOut { get; } = null!;
 
     public Event<SubmitRun> SubmitRequested { get; } = null!;
     public Event<ClaimRun> ClaimRequested { get; } = null!;
@@ -156,4 +197,5 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
     public Event<LeaseExpired> LeaseExpired { get; } = null!;
     public Event<RetryDelayElapsed> RetryDelayElapsed { get; } = null!;
     public Event<DispatchElapsed> DispatchElapsed { get; } = null!;
+    public Event<DeadlineElapsed> DeadlineElapsed { get; } = null!;
 }

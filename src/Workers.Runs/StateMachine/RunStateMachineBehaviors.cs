@@ -48,7 +48,8 @@ static class RunStateMachineBehaviors
         }));
 
     /// <summary>Tells the worker holding the lease to stop. Without an address (an old claim) the heartbeat reply carries it.</summary>
-    public static EventActivityBinder<RunState, CancelRun> SendStopRun(this EventActivityBinder<RunState, CancelRun> binder) =>
+    public static EventActivityBinder<RunState, T> SendStopRun<T>(this EventActivityBinder<RunState, T> binder)
+        where T : class =>
         binder.ThenAsync(async context =>
         {
             var run = context.Saga;
@@ -66,4 +67,12 @@ static class RunStateMachineBehaviors
         binder.IfElse(RunLifecycle.ShouldRetry,
             retry => retry.Then(lifecycle.ScheduleRetry).TransitionTo(machine.RetryScheduled),
             fail => fail.Then(lifecycle.FinishFailed).TransitionTo(machine.Failed));
+
+    /// <summary>After a timed-out attempt has stopped: another attempt if its timeout allows one, else TimedOut.</summary>
+    public static EventActivityBinder<RunState, T> RetryOrTimeOut<T>(this EventActivityBinder<RunState, T> binder, RunLifecycle lifecycle,
+        RunStateMachine machine)
+        where T : class =>
+        binder.IfElse(lifecycle.ShouldRetryTimedOutAttempt,
+            retry => retry.Then(lifecycle.ScheduleRetry).TransitionTo(machine.RetryScheduled),
+            timedOut => timedOut.Then(lifecycle.FinishTimedOut).TransitionTo(machine.TimedOut));
 }

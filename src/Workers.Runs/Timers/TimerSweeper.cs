@@ -79,6 +79,8 @@ public sealed partial class TimerSweeper(RunStore store, IBus bus, TimeProvider 
 
     Task FireAsync(DueRun run, CancellationToken cancellationToken) => run.State switch
     {
+        // A timeout first: the saga re-checks every timer of the row anyway, and the run comes due again for the rest.
+        _ when run.DeadlinePassed => bus.Publish(new DeadlineElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
         RunStates.Queued => bus.Publish(new DispatchElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
         RunStates.Running or RunStates.Cancelling when run.LeaseId is { } lease =>
             bus.Publish(new LeaseExpired { RunId = run.RunId, Attempt = run.Attempt, LeaseId = lease }, cancellationToken),

@@ -17,6 +17,7 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
     long _inputTokens;
     long _outputTokens;
     long _costMicros;
+    long _progress;
     string? _stopReason;
 
     public ActiveRun(Guid runId, int attempt, Guid leaseId, long askedAtTimestamp, TimeSpan leaseDuration)
@@ -83,10 +84,14 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
         CostUsd = Interlocked.Read(ref _costMicros) / 1_000_000m,
     };
 
-    public HeldLease ToHeldLease() => new() { RunId = RunId, Attempt = Attempt, LeaseId = LeaseId, Usage = Usage };
+    /// <summary>Events the agent has produced so far; the orchestrator's stall timeout watches it grow.</summary>
+    public long Progress => Interlocked.Read(ref _progress);
+
+    public HeldLease ToHeldLease() => new() { RunId = RunId, Attempt = Attempt, LeaseId = LeaseId, Usage = Usage, Progress = Progress };
 
     public void Emit(AgentEvent agentEvent)
     {
+        Interlocked.Increment(ref _progress);
         switch (agentEvent)
         {
             case AgentEvent.Usage usage:

@@ -31,7 +31,7 @@ sealed partial class HeartbeatService(
             if (leases.TryGet(context.Message.RunId, out var run) && run.LeaseId == context.Message.LeaseId)
             {
                 LogStopRequested(logger, run.RunId, context.Message.Reason);
-                run.Stop($"cancel requested: {context.Message.Reason}");
+                run.Stop(context.Message.Reason);
             }
             return Task.CompletedTask;
         });

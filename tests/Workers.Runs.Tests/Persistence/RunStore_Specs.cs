@@ -190,6 +190,72 @@ public sealed class RunStore_Specs
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Renewals_push_the_stall_deadline_only_when_progress_grows_and_keep_due_at_on_the_earliest_timer(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var run = StoreFixture.NewRun(Now, RunStates.Running);
+        run.LeaseId = Guid.NewGuid();
+        run.LeaseExpiresAt = Now.AddSeconds(10);
+        run.AttemptStartedAt = Now;
+        run.StartToCloseTimeout = TimeSpan.FromMinutes(10);
+        run.StallTimeout = TimeSpan.FromSeconds(30);
+        run.StallDeadlineAt = Now.AddSeconds(30);
+        await fixture.Store.InsertAsync(run, Ct);
+
+        async Task<RunState> Beat(long progress, DateTimeOffset at)
+        {
+            var heartbeat = new WorkerHeartbeat
+            {
+                WorkerId = "worker-a",
+                HostName = "host",
+                StartedAt = Now,
+                Leases = [new HeldLease { RunId = run.CorrelationId, Attempt = 1, LeaseId = run.LeaseId.Value, Progress = progress }],
+            };
+            Assert.Empty(await fixture.Store.RenewLeasesAsync(heartbeat, at, at.AddSeconds(10), Ct));
+            return (await fixture.Store.LoadAsync(run.CorrelationId, Ct))!;
+        }
+
+        var moved = await Beat(progress: 3, Now.AddSeconds(5));
+        Assert.Equal(3, moved.Progress);
+        Assert.Equal(Now.AddSeconds(35), moved.StallDeadlineAt);
+
+        // No new events: the stall clock keeps running while the lease is renewed, and the sweeper will find it first.
+        var stuck = await Beat(progress: 3, Now.AddSeconds(28));
+        Assert.Equal(Now.AddSeconds(35), stuck.StallDeadlineAt);
+        Assert.Equal(Now.AddSeconds(38), stuck.LeaseExpiresAt);
+        Assert.Empty(await fixture.Store.TakeDueAsync(Now.AddSeconds(34), Now.AddSeconds(64), 10, Ct));
+        var due = Assert.Single(await fixture.Store.TakeDueAsync(Now.AddSeconds(35), Now.AddSeconds(65), 10, Ct));
+        Assert.True(due.DeadlinePassed);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_renewal_keeps_due_at_at_the_attempt_deadline_when_that_comes_before_the_lease(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var run = StoreFixture.NewRun(Now, RunStates.Running);
+        run.LeaseId = Guid.NewGuid();
+        run.LeaseExpiresAt = Now.AddSeconds(10);
+        run.AttemptStartedAt = Now;
+        run.StartToCloseTimeout = TimeSpan.FromSeconds(12);
+        await fixture.Store.InsertAsync(run, Ct);
+        var heartbeat = new WorkerHeartbeat
+        {
+            WorkerId = "worker-a",
+            HostName = "host",
+            StartedAt = Now,
+            Leases = [new HeldLease { RunId = run.CorrelationId, Attempt = 1, LeaseId = run.LeaseId.Value, Progress = 1 }],
+        };
+
+        await fixture.Store.RenewLeasesAsync(heartbeat, Now.AddSeconds(8), Now.AddSeconds(18), Ct);
+
+        Assert.Empty(await fixture.Store.TakeDueAsync(Now.AddSeconds(11), Now.AddSeconds(41), 10, Ct));
+        var due = Assert.Single(await fixture.Store.TakeDueAsync(Now.AddSeconds(12), Now.AddSeconds(42), 10, Ct));
+        Assert.True(due.DeadlinePassed);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Listing_pages_newest_first_with_filters_and_a_cursor(string provider)
     {
         await using var fixture = await StoreFixture.CreateAsync(provider);

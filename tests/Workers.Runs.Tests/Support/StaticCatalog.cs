@@ -4,8 +4,8 @@ using Workers.Agents.Definitions;
 namespace Workers.Runs.Tests.Support;
 
 /// <summary>
-/// A fixed agent catalog: <c>echo</c> (process), <c>strict</c> (process, one attempt) and <c>multi</c> (runtimes
-/// <c>alpha</c> then <c>process</c>).
+/// A fixed agent catalog: <c>echo</c> (process), <c>strict</c> (process, one attempt), <c>multi</c> (runtimes
+/// <c>alpha</c> then <c>process</c>) and <c>patient</c> (its own retry policy and timeouts).
 /// </summary>
 public sealed class StaticCatalog : IAgentCatalog
 {
@@ -19,6 +19,20 @@ public sealed class StaticCatalog : IAgentCatalog
         },
         ["strict"] = new AgentDefinition { Name = "strict", Runtimes = ["process"], Limits = new AgentLimits { MaxAttempts = 1 } },
         ["multi"] = new AgentDefinition { Name = "multi", Runtimes = ["alpha", "process"] },
+        ["patient"] = new AgentDefinition
+        {
+            Name = "patient",
+            Runtimes = ["process"],
+            Limits = new AgentLimits
+            {
+                MaxAttempts = 2,
+                RetryInitialDelay = TimeSpan.FromSeconds(5),
+                RetryMaxDelay = TimeSpan.FromSeconds(20),
+                NonRetryableErrors = ["exit-code"],
+                StartToCloseTimeout = TimeSpan.FromMinutes(10),
+                ScheduleToStartTimeout = TimeSpan.FromHours(1),
+            },
+        },
     };
 
     public IReadOnlyCollection<AgentDefinition> Agents => _agents.Values;
