@@ -109,8 +109,12 @@ public sealed class FailureSemantics_Specs
     [Fact]
     public async Task The_schedule_to_close_timeout_also_ends_a_run_waiting_for_its_next_attempt()
     {
-        var (fixture, id, lease) = await Running(new RunLimits { ScheduleToCloseTimeout = TimeSpan.FromMinutes(5), RetryInitialDelay = TimeSpan.FromMinutes(10),
-            RetryMaxDelay = TimeSpan.FromMinutes(10) });
+        var (fixture, id, lease) = await Running(new RunLimits
+        {
+            ScheduleToCloseTimeout = TimeSpan.FromMinutes(5),
+            RetryInitialDelay = TimeSpan.FromMinutes(10),
+            RetryMaxDelay = TimeSpan.FromMinutes(10)
+        });
         await using var _ = fixture;
         await fixture.Send(new RunFailed { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Error = "boom", Kind = "exit-code", Retryable = true });
         var waiting = await fixture.WaitFor(id, m => m.RetryScheduled);
