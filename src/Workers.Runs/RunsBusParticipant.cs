@@ -1,6 +1,7 @@
 using MassTransit;
 using MassTransit.Configuration;
 using MassTransit.Saga;
+using Workers.Runs.Activity;
 using Workers.Runs.Leases;
 using Workers.Runs.Persistence;
 using Workers.Runs.StateMachine;
@@ -17,11 +18,16 @@ sealed class RunsBusParticipant : IBusParticipant
     /// <summary>The heartbeat queue (lease renewals), apart so a backlog of run events never delays renewals.</summary>
     public const string HeartbeatQueue = "run-leases";
 
+    /// <summary>Agent events and checkpoints, apart so a burst of events never delays the lifecycle or renewals.</summary>
+    public const string ActivityQueue = "run-activity";
+
     public void AddRegistrations(IBusRegistrationConfigurator configurator)
     {
         configurator.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>()
             .Repository(r => r.RegisterSagaRepository<RunState, RunStore, SagaConsumeContextFactory<RunStore, RunState>, SqlSagaRepositoryContextFactory>());
         configurator.AddConsumer<LeaseRenewalConsumer>();
+        configurator.AddConsumer<RunActivityConsumer>();
+        configurator.AddConsumer<CheckpointQueryConsumer>();
     }
 
     public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator configurator, BusTransport transport)
@@ -36,6 +42,12 @@ sealed class RunsBusParticipant : IBusParticipant
         {
             e.UseMessageRetry(r => r.Exponential(10, TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(20)));
             e.ConfigureConsumer<LeaseRenewalConsumer>(context);
+        });
+        configurator.ReceiveEndpoint(ActivityQueue, e =>
+        {
+            e.UseMessageRetry(r => r.Exponential(10, TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(100)));
+            e.ConfigureConsumer<RunActivityConsumer>(context);
+            e.ConfigureConsumer<CheckpointQueryConsumer>(context);
         });
     }
 }
@@ -67,5 +79,6 @@ sealed class RunStateDefinition : SagaDefinition<RunState>
         sagaConfigurator.Message<Contracts.LeaseExpired>(m => m.UsePartitioner(partition, c => c.Message.RunId));
         sagaConfigurator.Message<Contracts.RetryDelayElapsed>(m => m.UsePartitioner(partition, c => c.Message.RunId));
         sagaConfigurator.Message<Contracts.DispatchElapsed>(m => m.UsePartitioner(partition, c => c.Message.RunId));
+        sagaConfigurator.Message<Contracts.DeadlineElapsed>(m => m.UsePartitioner(partition, c => c.Message.RunId));
     }
 }

@@ -42,6 +42,7 @@ public static class RunsExtensions
             var options = sp.GetRequiredService<IOptions<RunStoreOptions>>().Value;
             return new RunStore(SqlDialect.For(options.Provider), options.ConnectionString!);
         });
+        services.TryAddSingleton<RunEventStore>();
         services.TryAddSingleton<LiveRuntimeMonitor>();
         services.TryAddSingleton<ILiveRuntimes>(sp => sp.GetRequiredService<LiveRuntimeMonitor>());
         services.TryAddSingleton<RunAdmission>();

@@ -15,6 +15,7 @@ sealed class WorkerBusParticipant : IBusParticipant
         configurator.AddConsumer<RunDispatchConsumer>().ExcludeFromConfigureEndpoints();
         configurator.AddRequestClient<ClaimRun>();
         configurator.AddRequestClient<WorkerHeartbeat>();
+        configurator.AddRequestClient<GetRunCheckpoint>();
     }
 
     public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator configurator, BusTransport transport)

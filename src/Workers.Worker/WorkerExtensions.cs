@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using Workers.Worker;
+using Workers.Worker.Activity;
 using Workers.Worker.Execution;
 using Workers.Worker.Leases;
 
@@ -27,6 +28,8 @@ public static class WorkerExtensions
         services.TryAddSingleton(sp => new SlotPool(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.Slots));
         services.TryAddSingleton<RunExecutor>();
         services.AddHostedService<HeartbeatService>();
+        services.TryAddSingleton<ActivityReporter>();
+        services.AddHostedService(sp => sp.GetRequiredService<ActivityReporter>());
         services.AddBusParticipant(new WorkerBusParticipant());
         return builder;
     }

@@ -20,6 +20,9 @@ public interface IAgentRuntime
     /// and returning <see cref="AgentOutcome.Cancelled"/>; it does not throw for cancellation or agent failure.
     /// </summary>
     Task<AgentOutcome> RunAsync(AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken);
+
+    /// <summary>True if the runtime emits <see cref="AgentEvent.Checkpoint"/> and can resume from <see cref="AgentInvocation.ResumeFrom"/>.</summary>
+    bool SupportsCheckpoints => false;
 }
 
 /// <summary>Everything a runtime needs to run one attempt.</summary>
@@ -28,7 +31,14 @@ public interface IAgentRuntime
 /// <param name="Input">The task text.</param>
 /// <param name="Agent">The resolved agent definition (its <see cref="AgentSpec.Settings"/> are the runtime's own section).</param>
 /// <param name="WorkspaceDirectory">A fresh directory for this attempt; the agent's working directory.</param>
-public sealed record AgentInvocation(Guid RunId, int Attempt, string Input, AgentSpec Agent, string WorkspaceDirectory);
+/// <param name="ResumeFrom">The last checkpoint of an earlier attempt, for runtimes that support checkpoints.</param>
+public sealed record AgentInvocation(Guid RunId, int Attempt, string Input, AgentSpec Agent, string WorkspaceDirectory, AgentCheckpoint? ResumeFrom = null);
+
+/// <summary>A runtime's saved progress, written after a step and read back by a later attempt.</summary>
+/// <param name="Attempt">The attempt that wrote it.</param>
+/// <param name="Step">Steps completed when it was written.</param>
+/// <param name="State">Opaque text the runtime writes and reads back (kept under 4 MiB).</param>
+public sealed record AgentCheckpoint(int Attempt, int Step, string State);
 
 /// <summary>Result of a prerequisite check: OK, or what is missing with a link that explains how to fix it.</summary>
 public sealed record PrerequisiteCheck(bool Satisfied, string? Problem = null, string? HelpUrl = null)
@@ -74,4 +84,10 @@ public abstract record AgentEvent
 
     /// <summary>A diagnostic line (e.g. from stderr); kept for failure reasons.</summary>
     public sealed record Log(string Text) : AgentEvent;
+
+    /// <summary>The runtime saved its progress after <paramref name="Step"/> steps; a retried attempt may resume from it.</summary>
+    public sealed record Checkpoint(int Step, string State) : AgentEvent;
+
+    /// <summary>The attempt resumed from the checkpoint an earlier attempt wrote instead of starting over.</summary>
+    public sealed record Resumed(int FromStep, int FromAttempt) : AgentEvent;
 }

@@ -66,6 +66,15 @@ internal sealed class ApiClient : IDisposable
         return await ReadAsync<RunView>(message, response, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>One page of the run's event log after <paramref name="after"/> (a position from the previous page).</summary>
+    public async Task<RunEventPage> GetEventsAsync(Guid runId, string? after, CancellationToken cancellationToken)
+    {
+        var query = after is null ? "" : "?after=" + Uri.EscapeDataString(after);
+        using var message = new HttpRequestMessage(HttpMethod.Get, $"api/runs/{runId}/events{query}");
+        using var response = await SendAsync(message, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync<RunEventPage>(message, response, cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task<RunPage> ListRunsAsync(RunQuery query, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(query);

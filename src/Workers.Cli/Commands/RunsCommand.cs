@@ -6,10 +6,11 @@ namespace Workers.Cli.Commands;
 internal sealed class RunsCommand : Command
 {
     public RunsCommand(CliContext context, CommonOptions common)
-        : base("runs", "List, show and cancel runs")
+        : base("runs", "List, show and cancel runs, and read their event logs")
     {
         Subcommands.Add(new RunsListCommand(context, common));
         Subcommands.Add(new RunsShowCommand(context, common));
         Subcommands.Add(new RunsCancelCommand(context, common));
+        Subcommands.Add(new RunsEventsCommand(context, common));
     }
 }

@@ -14,4 +14,11 @@ internal static class JsonOutput
         ArgumentNullException.ThrowIfNull(writer);
         writer.WriteLine(JsonSerializer.Serialize(value, Options));
     }
+
+    /// <summary>One compact document per line (JSON Lines), for streams such as <c>runs events --follow</c>.</summary>
+    public static void WriteLine<T>(TextWriter writer, T value)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.WriteLine(JsonSerializer.Serialize(value, ApiClient.Json));
+    }
 }

@@ -83,3 +83,20 @@ public sealed record WorkerView
     public DateTimeOffset StartedAt { get; init; }
     public DateTimeOffset LastSeenAt { get; init; }
 }
+
+/// <summary>One event of a run's log (<c>GET /api/runs/{id}/events</c>).</summary>
+public sealed record RunEventView
+{
+    public int Attempt { get; init; }
+    public long Sequence { get; init; }
+    public DateTimeOffset At { get; init; }
+    /// <summary><c>message</c>, <c>tool-started</c>, <c>tool-completed</c>, <c>usage</c>, <c>log</c>, <c>checkpoint</c> or <c>resumed</c>.</summary>
+    public string Type { get; init; } = "";
+    public string? Text { get; init; }
+    public string? Tool { get; init; }
+    public string? CallId { get; init; }
+    public bool IsError { get; init; }
+}
+
+/// <summary>A page of events; pass <see cref="Next"/> as <c>after</c> to get the events that follow (poll it to follow a live run).</summary>
+public sealed record RunEventPage(IReadOnlyList<RunEventView> Items, string Next);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
@@ -26,6 +27,7 @@ static class RunsApi
         api.MapGet("/runs", ListAsync);
         api.MapGet("/runs/{runId:guid}", GetAsync);
         api.MapPost("/runs/{runId:guid}/cancel", CancelAsync);
+        api.MapGet("/runs/{runId:guid}/events", EventsAsync);
         api.MapGet("/workers", WorkersAsync);
         api.MapGet("/stats", StatsAsync);
         return endpoints;
@@ -98,6 +100,42 @@ static class RunsApi
         string? reason = request.Query["reason"];
         await bus.Publish(new CancelRun { RunId = runId, Reason = reason ?? "cancelled through the API" }, cancellationToken).ConfigureAwait(false);
         return Results.Accepted($"/api/runs/{runId}", new RunAccepted(runId, run.CurrentState, "cancel requested."));
+    }
+
+    /// <summary>The run's event log in order; <c>after</c> is the <c>next</c> position of the previous page ("attempt.sequence").</summary>
+    static async Task<IResult> EventsAsync(Guid runId, RunStore store, RunEventStore events, string? after, int? limit, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > MaxEventPage)
+            return Invalid($"limit {limit} is out of range; use 1 to {MaxEventPage}.");
+        var (afterAttempt, afterSequence) = (0, 0L);
+        if (after is not null && !TryParsePosition(after, out afterAttempt, out afterSequence))
+            return Invalid($"after '{after}' is not a position; pass the 'next' value of the previous page (e.g. 2.15).");
+        if (await store.LoadAsync(runId, cancellationToken).ConfigureAwait(false) is null)
+            return NotFound(runId);
+        var page = await events.ListAsync(runId, afterAttempt, afterSequence, limit ?? DefaultEventPage, cancellationToken).ConfigureAwait(false);
+        var next = page.Count == 0 ? after ?? "0.0" : string.Create(CultureInfo.InvariantCulture, $"{page[^1].Attempt}.{page[^1].Sequence}");
+        return Results.Ok(new RunEventPage(page.Select(e => new RunEventView
+        {
+            Attempt = e.Attempt,
+            Sequence = e.Sequence,
+            At = e.At,
+            Type = e.Type,
+            Text = e.Text,
+            Tool = e.Tool,
+            CallId = e.CallId,
+            IsError = e.IsError,
+        }).ToList(), next));
+    }
+
+    const int DefaultEventPage = 200;
+    const int MaxEventPage = 1000;
+
+    static bool TryParsePosition(string text, out int attempt, out long sequence)
+    {
+        sequence = 0;
+        var parts = text.Split('.');
+        return int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out attempt)
+            && parts.Length == 2 && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out sequence);
     }
 
     static async Task<IResult> WorkersAsync(RunStore store, TimeProvider time, IOptions<RunOptions> options, CancellationToken cancellationToken)

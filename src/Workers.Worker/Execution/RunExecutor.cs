@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Workers.Agents.Runtimes;
 using Workers.Contracts;
+using Workers.Worker.Activity;
 using Workers.Worker.Leases;
 
 namespace Workers.Worker.Execution;
@@ -16,6 +17,8 @@ namespace Workers.Worker.Execution;
 public sealed partial class RunExecutor(
     IBus bus,
     IRequestClient<ClaimRun> claims,
+    IRequestClient<GetRunCheckpoint> checkpoints,
+    ActivityReporter activity,
     RuntimeOffer runtimes,
     LeaseTable leases,
     SlotPool slots,
@@ -84,7 +87,8 @@ public sealed partial class RunExecutor(
             if (response.Is(out Response<RunClaimed>? granted))
             {
                 LogClaimed(logger, dispatch.RunId, dispatch.Attempt, granted.Message.LeaseId);
-                return new ActiveRun(dispatch.RunId, dispatch.Attempt, granted.Message.LeaseId, askedAt, granted.Message.LeaseDuration);
+                return new ActiveRun(dispatch.RunId, dispatch.Attempt, granted.Message.LeaseId, askedAt, granted.Message.LeaseDuration, time,
+                    activity.Wake);
             }
             if (response.Is(out Response<ClaimRejected>? rejected))
                 LogClaimRejected(logger, dispatch.RunId, dispatch.Attempt, rejected.Message.State, rejected.Message.Reason);
@@ -116,7 +120,8 @@ public sealed partial class RunExecutor(
             }
             else
             {
-                var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace);
+                var resumeFrom = runtime.SupportsCheckpoints && dispatch.Attempt > 1 ? await LastCheckpointAsync(run).ConfigureAwait(false) : null;
+                var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace, resumeFrom);
                 outcome = await runtime.RunAsync(invocation, run, run.StopToken).ConfigureAwait(false);
             }
         }
@@ -127,6 +132,8 @@ public sealed partial class RunExecutor(
         }
 
         run.MarkAgentEnded();
+        // The event log first, so it is complete by the time the run shows as finished.
+        await activity.FlushAsync(run).ConfigureAwait(false);
         await ReportAsync(dispatch, ToEvent(dispatch, run, outcome)).ConfigureAwait(false);
         LogFinished(logger, dispatch.RunId, dispatch.Attempt, outcome.GetType().Name);
     }
@@ -156,6 +163,32 @@ public sealed partial class RunExecutor(
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             }
         }
+    }
+
+    /// <summary>
+    /// The checkpoint an earlier attempt saved, so the runtime resumes instead of starting over. Without an answer the
+    /// attempt starts from the beginning: slower, never wrong.
+    /// </summary>
+    async Task<AgentCheckpoint?> LastCheckpointAsync(ActiveRun run)
+    {
+        try
+        {
+            var answer = await checkpoints.GetResponse<RunCheckpointAnswer>(new GetRunCheckpoint { RunId = run.RunId, LeaseId = run.LeaseId },
+                run.StopToken, RequestTimeout.After(s: 10)).ConfigureAwait(false);
+            return answer.Message.Checkpoint is { } c ? new AgentCheckpoint(c.Attempt, c.Step, c.State) : null;
+        }
+        catch (RequestTimeoutException)
+        {
+            LogCheckpointUnavailable(logger, run.RunId, "no answer in time");
+        }
+        catch (RequestFaultException ex)
+        {
+            LogCheckpointUnavailable(logger, run.RunId, ex.Message);
+        }
+        catch (OperationCanceledException) when (run.StopToken.IsCancellationRequested)
+        {
+        }
+        return null;
     }
 
     /// <summary>How long a result is retried before the worker gives up (the lease then lapses and the run is retried).</summary>
@@ -247,6 +280,9 @@ public sealed partial class RunExecutor(
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Reporting the result of run {RunId} attempt {Attempt} failed; retrying in {Delay}: {Error}")]
     static partial void LogReportRetry(ILogger logger, Guid runId, int attempt, TimeSpan delay, string error);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Run {RunId} starts over: its last checkpoint could not be fetched ({Error})")]
+    static partial void LogCheckpointUnavailable(ILogger logger, Guid runId, string error);
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Run {RunId} attempt {Attempt} crashed in the worker; its lease will lapse and it will be retried")]
     static partial void LogRunCrashed(ILogger logger, Guid runId, int attempt, Exception exception);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Workers.Agents.Runtimes;
 using Workers.Contracts;
+using Workers.Worker.Activity;
 
 namespace Workers.Worker.Leases;
 
@@ -20,13 +21,21 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
     long _progress;
     string? _stopReason;
 
-    public ActiveRun(Guid runId, int attempt, Guid leaseId, long askedAtTimestamp, TimeSpan leaseDuration)
+    public ActiveRun(Guid runId, int attempt, Guid leaseId, long askedAtTimestamp, TimeSpan leaseDuration, TimeProvider? time = null,
+        Action? checkpointWritten = null)
     {
         RunId = runId;
         Attempt = attempt;
         LeaseId = leaseId;
+        Log = new AttemptLog(time ?? TimeProvider.System);
+        _checkpointWritten = checkpointWritten;
         ExtendLease(askedAtTimestamp, leaseDuration);
     }
+
+    readonly Action? _checkpointWritten;
+
+    /// <summary>The attempt's events not yet sent to the orchestrator.</summary>
+    public AttemptLog Log { get; }
 
     public Guid RunId { get; }
     public int Attempt { get; }
@@ -92,8 +101,12 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
     public void Emit(AgentEvent agentEvent)
     {
         Interlocked.Increment(ref _progress);
+        Log.Add(agentEvent, Attempt);
         switch (agentEvent)
         {
+            case AgentEvent.Checkpoint:
+                _checkpointWritten?.Invoke();
+                break;
             case AgentEvent.Usage usage:
                 Interlocked.Add(ref _steps, usage.Steps);
                 Interlocked.Add(ref _inputTokens, usage.InputTokens);

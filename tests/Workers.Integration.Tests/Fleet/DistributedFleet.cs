@@ -74,10 +74,12 @@ public sealed class DistributedFleet : IAsyncDisposable
         }
     }
 
-    public async Task<Guid> SubmitAsync(string agent, string input, int priority, CancellationToken cancellationToken)
+    public Task<Guid> SubmitAsync(string agent, string input, int priority, CancellationToken cancellationToken) =>
+        SubmitAsync(new SubmitRunRequest { Agent = agent, Input = input, Priority = priority }, cancellationToken);
+
+    public async Task<Guid> SubmitAsync(SubmitRunRequest request, CancellationToken cancellationToken)
     {
-        using var response = await Api.PostAsJsonAsync("api/runs", new SubmitRunRequest { Agent = agent, Input = input, Priority = priority },
-            JsonSerializerOptions.Web, cancellationToken);
+        using var response = await Api.PostAsJsonAsync("api/runs", request, JsonSerializerOptions.Web, cancellationToken);
         response.EnsureSuccessStatusCode();
         return (await response.Content.ReadFromJsonAsync<RunAccepted>(JsonSerializerOptions.Web, cancellationToken))!.RunId;
     }
@@ -99,7 +101,7 @@ public sealed class DistributedFleet : IAsyncDisposable
         {
             await using var connection = await Database.OpenConnectionAsync(cancellationToken);
             await using var command = new NpgsqlCommand(
-                "SELECT count(*) FROM runs WHERE run_id = ANY(@ids) AND current_state IN ('Succeeded','Failed','Cancelled','Rejected')", connection);
+                "SELECT count(*) FROM runs WHERE run_id = ANY(@ids) AND current_state IN ('Succeeded','Failed','Cancelled','Rejected','TimedOut')", connection);
             command.Parameters.AddWithValue("ids", runIds.ToArray());
             var done = (long)(await command.ExecuteScalarAsync(cancellationToken))!;
             if (done == runIds.Count)
@@ -133,6 +135,20 @@ public sealed class DistributedFleet : IAsyncDisposable
         return rows;
     }
 
+    /// <summary>The run as the API shows it.</summary>
+    public async Task<RunView> GetRunAsync(Guid runId, CancellationToken cancellationToken) =>
+        (await Api.GetFromJsonAsync<RunView>($"api/runs/{runId}", JsonSerializerOptions.Web, cancellationToken))!;
+
+    /// <summary>The run's whole event log.</summary>
+    public async Task<List<RunEventView>> EventsAsync(Guid runId, CancellationToken cancellationToken) =>
+        (await Api.GetFromJsonAsync<RunEventPage>($"api/runs/{runId}/events?limit=1000", JsonSerializerOptions.Web, cancellationToken))!.Items.ToList();
+
+    /// <summary>Processes the <c>hang</c> agent started: run id, attempt, pid.</summary>
+    public List<(Guid RunId, int Attempt, int Pid)> HangingAgents() =>
+        !File.Exists(Path.Combine(_directory, "hang.log")) ? [] : File.ReadAllLines(Path.Combine(_directory, "hang.log")).Where(l => l.Length > 0)
+            .Select(l => l.Split(' ')).Select(p => (Guid.Parse(p[0]), int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture),
+                int.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture))).ToList();
+
     /// <summary>Every execution the <c>count</c> agent recorded.</summary>
     public List<Execution> Executions() =>
         !File.Exists(ExecutionLog) ? [] : File.ReadAllLines(ExecutionLog).Where(l => l.Length > 0).Select(Execution.Parse).ToList();
@@ -164,6 +180,23 @@ public sealed class DistributedFleet : IAsyncDisposable
             """.Replace("\r", "", StringComparison.Ordinal));
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        WriteScript(directory, "hang.sh", """
+            #!/usr/bin/env bash
+            # Says it started, then makes no progress at all (for stall and attempt timeouts); logs its pid to prove it is killed.
+            echo "$WORKERS_RUN_ID $WORKERS_ATTEMPT $$" >> "$HANG_LOG"
+            printf '{"type":"message","text":"started, now hanging"}\n'
+            exec sleep 600
+            """);
+        WriteScript(directory, "chatty.sh", """
+            #!/usr/bin/env bash
+            # One of each event the process protocol has, then a result.
+            input=$(cat)
+            printf '{"type":"message","text":"looking at %s"}\n' "$input"
+            printf '{"type":"tool_started","tool":"grep","input":"needle","callId":"c1"}\n'
+            printf '{"type":"tool_completed","tool":"grep","output":"found it","isError":false,"callId":"c1"}\n'
+            printf '{"type":"usage","steps":1,"inputTokens":120,"outputTokens":30,"costUsd":0.001}\n'
+            printf '{"type":"result","output":"answer"}\n'
+            """);
         var seconds = agentSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
         File.WriteAllText(Path.Combine(directory, "agents.yaml"), $"""
             agents:
@@ -174,7 +207,25 @@ public sealed class DistributedFleet : IAsyncDisposable
                   env:
                     AGENT_SECONDS: "{seconds}"
                     EXECUTION_LOG: "{Path.Combine(directory, "executions.log")}"
+              hang:
+                runtime: process
+                process:
+                  command: ./hang.sh
+                  env:
+                    HANG_LOG: "{Path.Combine(directory, "hang.log")}"
+              chatty:
+                runtime: process
+                process:
+                  command: ./chatty.sh
             """);
+    }
+
+    static void WriteScript(string directory, string name, string text)
+    {
+        var path = Path.Combine(directory, name);
+        File.WriteAllText(path, text.Replace("\r", "", StringComparison.Ordinal));
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     public async ValueTask DisposeAsync()
