@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Workers.ServiceDefaults.FaultInjection;
 using Workers.ServiceDefaults.Messaging;
 
 #pragma warning disable IDE0130 // Extension methods live where hosts look for them.
@@ -36,6 +37,8 @@ public static class WorkersBusExtensions
             .ToList();
 
         builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(options));
+        var faults = builder.Configuration.GetSection(FaultInjectionOptions.SectionName).Get<FaultInjectionOptions>() ?? new FaultInjectionOptions();
+        builder.Services.AddSingleton(Microsoft.Extensions.Options.Options.Create(faults));
         builder.Services.AddOptions<MassTransitHostOptions>().Configure(o =>
         {
             // Without it, messages published right after start-up can hit exchanges nothing is bound to yet (and vanish).
@@ -52,6 +55,8 @@ public static class WorkersBusExtensions
             {
                 x.UsingInMemory((context, cfg) =>
                 {
+                    if (faults.CrashBeforeSending is not null)
+                        cfg.UseCrashBeforeSending(faults.CrashBeforeSending);
                     foreach (var participant in participants)
                         participant.ConfigureEndpoints(context, cfg, BusTransport.InMemory);
                 });
@@ -61,6 +66,8 @@ public static class WorkersBusExtensions
                 x.UsingRabbitMq((context, cfg) =>
                 {
                     cfg.Host(rabbitUri);
+                    if (faults.CrashBeforeSending is not null)
+                        cfg.UseCrashBeforeSending(faults.CrashBeforeSending);
                     foreach (var participant in participants)
                         participant.ConfigureEndpoints(context, cfg, BusTransport.RabbitMq);
                 });

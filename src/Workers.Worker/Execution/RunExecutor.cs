@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Workers.Agents.Runtimes;
 using Workers.Contracts;
+using Workers.ServiceDefaults.FaultInjection;
 using Workers.Worker.Activity;
 using Workers.Worker.Leases;
 
@@ -26,6 +27,7 @@ public sealed partial class RunExecutor(
     TimeProvider time,
     IOptions<WorkerOptions> options,
     IHostApplicationLifetime lifetime,
+    IOptions<FaultInjectionOptions> faults,
     ILogger<RunExecutor> logger)
 {
     readonly TaskTracker _inFlight = new();
@@ -47,6 +49,8 @@ public sealed partial class RunExecutor(
             if (claimed is null)
                 return;
             using var run = claimed;
+            if (faults.Value.CrashAfterClaimWhenInputContains is { Length: > 0 } marker && dispatch.Input.Contains(marker, StringComparison.Ordinal))
+                FaultInjectionOptions.Crash($"claimed run {dispatch.RunId} attempt {dispatch.Attempt}, whose input contains '{marker}'");
             leases.Add(run);
             try
             {

@@ -14,6 +14,7 @@ namespace Workers.Integration.Tests.Fleet;
 public sealed class DistributedFleet : IAsyncDisposable
 {
     readonly List<ManagedProcess> _workers = [];
+    readonly List<ManagedProcess> _retiredOrchestrators = [];
     readonly string _directory;
 
     DistributedFleet(RabbitMqTestVhost vhost, PostgresTestDatabase database, string directory, ManagedProcess orchestrator, Uri api)
@@ -27,14 +28,15 @@ public sealed class DistributedFleet : IAsyncDisposable
 
     public RabbitMqTestVhost Vhost { get; }
     public PostgresTestDatabase Database { get; }
-    public ManagedProcess Orchestrator { get; }
+    public ManagedProcess Orchestrator { get; private set; }
     public HttpClient Api { get; }
     public IReadOnlyList<ManagedProcess> Workers => _workers;
 
     /// <summary>The execution log the <c>count</c> agent appends to.</summary>
     public string ExecutionLog => Path.Combine(_directory, "executions.log");
 
-    public static async Task<DistributedFleet> StartAsync(double agentSeconds, CancellationToken cancellationToken)
+    public static async Task<DistributedFleet> StartAsync(double agentSeconds, CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? orchestratorSettings = null)
     {
         var vhost = await RabbitMqTestVhost.CreateAsync(cancellationToken);
         var database = await PostgresTestDatabase.CreateAsync(cancellationToken);
@@ -43,11 +45,29 @@ public sealed class DistributedFleet : IAsyncDisposable
 
         var port = FreePort.Get();
         var api = new Uri($"http://127.0.0.1:{port}/");
-        var orchestrator = ManagedProcess.StartDotnet(RepoPaths.OrchestratorDll, ["--urls", api.ToString()],
-            Options("orchestrator", vhost, database, directory));
+        var orchestrator = StartOrchestrator(vhost, database, directory, api, orchestratorSettings);
         var fleet = new DistributedFleet(vhost, database, directory, orchestrator, api);
         await orchestrator.WaitForHttpOkAsync(new Uri(api, "health/ready"), TimeSpan.FromSeconds(60), cancellationToken);
         return fleet;
+    }
+
+    static ManagedProcess StartOrchestrator(RabbitMqTestVhost vhost, PostgresTestDatabase database, string directory, Uri api,
+        IReadOnlyDictionary<string, string>? settings)
+    {
+        var options = Options("orchestrator", vhost, database, directory);
+        foreach (var (key, value) in settings ?? new Dictionary<string, string>())
+            options.Environment[key] = value;
+        return ManagedProcess.StartDotnet(RepoPaths.OrchestratorDll, ["--urls", api.ToString()], options);
+    }
+
+    /// <summary>Starts a new orchestrator on the same URL after the old one died (or kills it first), with these settings.</summary>
+    public async Task RestartOrchestratorAsync(CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        Orchestrator.Kill();
+        await Orchestrator.WaitForExitAsync(TimeSpan.FromSeconds(10), cancellationToken);
+        _retiredOrchestrators.Add(Orchestrator);
+        Orchestrator = StartOrchestrator(Vhost, Database, _directory, Api.BaseAddress!, settings);
+        await Orchestrator.WaitForHttpOkAsync(new Uri(Api.BaseAddress!, "health/ready"), TimeSpan.FromSeconds(60), cancellationToken);
     }
 
     /// <summary>Starts a worker process and waits until it shows in the registry.</summary>
@@ -234,6 +254,8 @@ public sealed class DistributedFleet : IAsyncDisposable
         foreach (var worker in _workers)
             await worker.DisposeAsync();
         await Orchestrator.DisposeAsync();
+        foreach (var retired in _retiredOrchestrators)
+            await retired.DisposeAsync();
         await Database.DisposeAsync();
         await Vhost.DisposeAsync();
         try
