@@ -40,6 +40,12 @@ sealed class FakeOrchestrator : IAsyncDisposable
 
     public IReadOnlyList<WorkerView> Workers { get; set; } = [];
 
+    /// <summary>
+    /// Each run's event log. Like a live run's, it grows: after the run was read N times, the first 2 × N events exist
+    /// (all of them before any read). Pages hold 2 events.
+    /// </summary>
+    public ConcurrentDictionary<Guid, IReadOnlyList<RunEventView>> Events { get; } = new();
+
     /// <summary>The script a submitted run follows (default: it stays Queued).</summary>
     public Func<Guid, SubmitRunRequest, RunView?[]>? ScriptOnSubmit { get; set; }
 
@@ -121,6 +127,17 @@ sealed class FakeOrchestrator : IAsyncDisposable
             return RunStates.IsTerminal(state)
                 ? Results.Ok(new RunAccepted(runId, state, $"the run already finished as {state}; nothing changed."))
                 : Results.Accepted($"/api/runs/{runId}", new RunAccepted(runId, state, "cancel requested."));
+        });
+
+        web.MapGet("/api/runs/{runId:guid}/events", (Guid runId, string? after) =>
+        {
+            if (!Events.TryGetValue(runId, out var all))
+                return NotFound(runId);
+            var reads = Reads(runId);
+            var existing = reads == 0 ? all : all.Take(2 * reads).ToList();
+            var position = after is null ? 0 : int.Parse(after.Split('.')[1], System.Globalization.CultureInfo.InvariantCulture);
+            var page = existing.Where(e => e.Sequence > position).Take(2).ToList();
+            return Results.Ok(new RunEventPage(page, page.Count == 0 ? after ?? "0.0" : $"1.{page[^1].Sequence}"));
         });
 
         web.MapGet("/api/workers", () => Results.Ok(Workers));
