@@ -155,6 +155,9 @@ public sealed class DistributedFleet : IAsyncDisposable
         return rows;
     }
 
+    /// <summary>The fleet's directory (agents file, logs, fake tools).</summary>
+    public string Root => _directory;
+
     /// <summary>The run as the API shows it.</summary>
     public async Task<RunView> GetRunAsync(Guid runId, CancellationToken cancellationToken) =>
         (await Api.GetFromJsonAsync<RunView>($"api/runs/{runId}", JsonSerializerOptions.Web, cancellationToken))!;
@@ -237,6 +240,11 @@ public sealed class DistributedFleet : IAsyncDisposable
                 runtime: process
                 process:
                   command: ./chatty.sh
+              reviewer:
+                description: runs on Claude Code only (a fake claude CLI that only some workers have)
+                runtime: claude-code
+                claude-code:
+                  maxTurns: 3
             """);
     }
 
