@@ -12,6 +12,8 @@ public sealed class BenchmarkOptions
 
     public bool RunsCrash => Workload is "crash" or "all";
 
+    public bool RunsCrashSpare => Workload is "crash-spare" or "all";
+
     public bool RunsCancel => Workload is "cancel" or "all";
 
     /// <summary><c>--runs</c>: runs submitted per round.</summary>
@@ -64,7 +66,7 @@ public sealed class BenchmarkOptions
 
     public const string Usage = """
         usage: dotnet run -c Release --project tests/Workers.Benchmarks -- [options]
-          --workload W        throughput (default) | crash (W3: kill a worker) | cancel (W4: cancel 100 running runs) | all
+          --workload W        throughput (default) | crash (W3: kill a worker) | crash-spare (W3 with free slots) | cancel (W4: cancel 100 running runs) | all
           --runs N            runs per throughput round (default 10000)
           --rounds N          rounds (default 3)
           --workers N         worker processes (default 2)
@@ -110,9 +112,9 @@ public sealed class BenchmarkOptions
             switch (flag)
             {
                 case "--workload":
-                    options.Workload = Value() is var w && w is "throughput" or "crash" or "cancel" or "all"
+                    options.Workload = Value() is var w && w is "throughput" or "crash" or "crash-spare" or "cancel" or "all"
                         ? w
-                        : throw new ArgumentException($"--workload must be throughput, crash, cancel or all, not '{w}'.");
+                        : throw new ArgumentException($"--workload must be throughput, crash, crash-spare, cancel or all, not '{w}'.");
                     break;
                 case "--runs": options.Runs = Number(1, 10_000_000); break;
                 case "--rounds": options.Rounds = Number(1, 100); break;

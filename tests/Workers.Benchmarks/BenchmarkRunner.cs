@@ -22,7 +22,12 @@ public static class BenchmarkRunner
         if (options.RunsThroughput)
             await ThroughputAsync(options, hosts, machine, path, output, progress, cancellationToken);
         if (options.RunsCrash)
-            await FaultAsync(options, hosts, machine, path, "crash", CrashRound.RunAsync, CrashFigures.All, CrashFigures.KillToRestart, output, progress, cancellationToken);
+            await FaultAsync(options, hosts, machine, path, "crash", (o, h, r, p, c) => CrashRound.RunAsync(o, h, r, p, c), CrashFigures.All, CrashFigures.KillToRestart, output, progress, cancellationToken);
+        if (options.RunsCrashSpare)
+        {
+            await FaultAsync(options, hosts, machine, path, "crash-spare", (o, h, r, p, c) => CrashRound.RunAsync(o, h, r, p, c, CrashRound.SpareRuns),
+                CrashFigures.All, CrashFigures.KillToRestart, output, progress, cancellationToken);
+        }
         if (options.RunsCancel)
             await FaultAsync(options, hosts, machine, path, "cancel", CancelRound.RunAsync, CancelFigures.All, CancelFigures.CancelledP50, output, progress, cancellationToken);
         return 0;

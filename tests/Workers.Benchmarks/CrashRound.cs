@@ -12,12 +12,15 @@ namespace Workers.Benchmarks;
 public static class CrashRound
 {
     public const int Runs = 100;
+
+    /// <summary>Runs of the spare-capacity variant: few enough that the survivor has free slots when the lost runs come back.</summary>
+    public const int SpareRuns = 10;
     public const int WorkerCount = 2;
     public const int Slots = 10;
     public static readonly TimeSpan KillAfter = TimeSpan.FromSeconds(2);
 
     public static async Task<Dictionary<Figure, double>> RunAsync(BenchmarkOptions options, HostBuild hosts, int round, TextWriter progress,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, int runs = Runs)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(progress);
@@ -30,7 +33,7 @@ public static class CrashRound
             var bus = await Fault.StartBusAndWarmUpAsync(fleet, database, cancellationToken);
             try
             {
-                var ids = Enumerable.Range(0, Runs).Select(_ => NewId.NextGuid()).ToArray();
+                var ids = Enumerable.Range(0, runs).Select(_ => NewId.NextGuid()).ToArray();
                 var firstSubmit = DateTimeOffset.UtcNow;
                 await Fault.SubmitAsync(bus, ids, BenchFleet.CountAgent, cancellationToken);
                 var wait = firstSubmit + KillAfter - DateTimeOffset.UtcNow;
@@ -62,7 +65,7 @@ public static class CrashRound
                 }, fleet, doomed, TimeSpan.FromSeconds(options.RoundTimeoutSeconds), "every run terminal", cancellationToken);
                 var lastFinish = DateTimeOffset.UtcNow;
                 var rows = await database.RowsAsync(ids, cancellationToken);
-                var figures = Figures(rows, inFlight, ReadExecutions(fleet.ExecutionLog), killedAt, firstSubmit);
+                var figures = Figures(rows, inFlight, ReadExecutions(fleet.ExecutionLog), killedAt, firstSubmit, ids.Length);
                 figures[CrashFigures.KillToRequeue] = requeued.Count < inFlight.Count || inFlight.Count == 0
                     ? double.NaN
                     : (requeued.Values.Max() - killedAt).TotalSeconds;
@@ -111,7 +114,7 @@ public static class CrashRound
     }
 
     static Dictionary<Figure, double> Figures(List<RunRow> rows, List<Guid> inFlight, List<Execution> executions, DateTimeOffset killedAt,
-        DateTimeOffset firstSubmit)
+        DateTimeOffset firstSubmit, int expected)
     {
         var killNs = Fault.UnixNs(killedAt);
         var byRun = executions.GroupBy(e => e.RunId).ToDictionary(g => g.Key, g => g.OrderBy(e => e.StartNs).ToList());
@@ -142,7 +145,7 @@ public static class CrashRound
             [CrashFigures.KillToRestart] = restarts.Count == 0 || restarts.Any(r => r is null) ? double.NaN : (restarts.Max()!.Value - killNs) / 1e9,
             [CrashFigures.FirstRestart] = restarts.Count == 0 || restarts.All(r => r is null) ? double.NaN : (restarts.Min()!.Value - killNs) / 1e9,
             [CrashFigures.NotRestarted] = restarts.Count(r => r is null),
-            [CrashFigures.Lost] = rows.Count(r => r.State != "Succeeded") + (Runs - rows.Count),
+            [CrashFigures.Lost] = rows.Count(r => r.State != "Succeeded") + (expected - rows.Count),
             [CrashFigures.Overlapping] = overlapping,
             [CrashFigures.CompletedTwice] = byRun.Values.Count(l => l.Count(e => e.EndNs is not null) > 1),
             [CrashFigures.CutShort] = executions.Count(e => e.EndNs is null),
@@ -166,7 +169,7 @@ public static class CrashFigures
         "The rest of kill → restart is the retry waiting for a slot: the survivor's 10 slots are busy with the queued runs.");
     public static readonly Figure FirstRestart = new("crash_first_restart_s", "kill → first in-flight run restarted, s", 2, "As above, the earliest.");
     public static readonly Figure NotRestarted = new("crash_not_restarted", "in-flight runs with no execution after the kill", 0, "Should be 0.");
-    public static readonly Figure Lost = new("crash_lost", "**runs lost** (not Succeeded at the end)", 0, "Of the 100 runs, those whose final state is not Succeeded.");
+    public static readonly Figure Lost = new("crash_lost", "**runs lost** (not Succeeded at the end)", 0, "Of the submitted runs, those whose final state is not Succeeded.");
     public static readonly Figure Overlapping = new("crash_overlapping", "**runs executed twice at once**", 0,
         "Runs with two executions in the agent log whose intervals overlap (an execution cut short by the kill counts as ending at the kill).");
     public static readonly Figure CompletedTwice = new("crash_completed_twice", "**runs that ran to their end twice**", 0,

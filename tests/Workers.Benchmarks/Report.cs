@@ -108,12 +108,18 @@ public static class Report
 
     static string FaultEnd(string workload) => $"<!-- workers-bench:{workload}:end -->";
 
-    static string FaultTitle(string workload) => workload == "crash"
-        ? $"W3, crash recovery: {CrashRound.Runs} runs of the `count` agent ({BenchFleet.CountSeconds:0} s each) on {CrashRound.WorkerCount} workers × {CrashRound.Slots} slots; " +
+    static string FaultTitle(string workload) => workload switch
+    {
+        "crash-spare" => $"W3 with spare capacity, kill → restart: {CrashRound.SpareRuns} runs of the `count` agent ({BenchFleet.CountSeconds:0} s each) on " +
+            $"{CrashRound.WorkerCount} workers × {CrashRound.Slots} slots, so the survivor has free slots when the lost runs come back; " +
+            $"{CrashRound.KillAfter.TotalSeconds:0} s after the first submit one worker and its agents are killed with SIGKILL. Default lease 10 s, heartbeat 2 s. " +
+            "This isolates the fleet's own recovery time from the wait for a slot that W3 includes.",
+        "crash" => $"W3, crash recovery: {CrashRound.Runs} runs of the `count` agent ({BenchFleet.CountSeconds:0} s each) on {CrashRound.WorkerCount} workers × {CrashRound.Slots} slots; " +
           $"{CrashRound.KillAfter.TotalSeconds:0} s after the first submit one worker and its agents are killed with SIGKILL (its whole process tree, as `ManagedProcess.Kill`). " +
-          "Default lease 10 s, heartbeat 2 s."
-        : $"W4, cancellation latency: {CancelRound.Runs} runs of the `hold` agent (`sleep 60`) Running on {CancelRound.WorkerCount} workers × {CancelRound.Slots} slots, " +
-          $"each cancelled with `POST /api/runs/{{id}}/cancel`, {CancelRound.AtOnce} requests at a time; the saga table and /proc polled every ~20 ms.";
+          "Default lease 10 s, heartbeat 2 s.",
+        _ => $"W4, cancellation latency: {CancelRound.Runs} runs of the `hold` agent (`sleep 60`) Running on {CancelRound.WorkerCount} workers × {CancelRound.Slots} slots, " +
+          $"each cancelled with `POST /api/runs/{{id}}/cancel`, {CancelRound.AtOnce} requests at a time; the saga table and /proc polled every ~20 ms.",
+    };
 
     /// <summary>A fault workload's table: min / median / max over rounds, then per round.</summary>
     public static string FaultResults(string workload, IReadOnlyList<Dictionary<Figure, double>> rounds, IReadOnlyList<Figure> figures, Figure headline, int failures)
@@ -154,7 +160,12 @@ public static class Report
         var text = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         text.AppendLine(FaultBegin(workload));
-        text.AppendLine(workload == "crash" ? "## Results: W3, crash recovery" : "## Results: W4, cancellation latency");
+        text.AppendLine(workload switch
+        {
+            "crash" => "## Results: W3, crash recovery",
+            "crash-spare" => "## Results: W3 with spare capacity, kill → restart",
+            _ => "## Results: W4, cancellation latency",
+        });
         text.AppendLine();
         text.AppendLine("| | |");
         text.AppendLine("|---|---|");
