@@ -14,6 +14,9 @@ public sealed record WorkerHeartbeat
     /// <summary>The runtimes this worker offers.</summary>
     public IReadOnlyList<string> Runtimes { get; init; } = [];
 
+    /// <summary>Runtimes this worker was asked to offer but cannot, each with what is missing and where to read how to fix it.</summary>
+    public IReadOnlyList<UnavailableRuntime> Unavailable { get; init; } = [];
+
     /// <summary>Total execution slots (bounded concurrency).</summary>
     public int Slots { get; init; }
 
@@ -23,4 +26,14 @@ public sealed record WorkerHeartbeat
     public bool Draining { get; init; }
 
     public IReadOnlyList<HeldLease> Leases { get; init; } = [];
+}
+
+/// <summary>A runtime a worker does not offer because a prerequisite is missing (a CLI not installed, no credentials).</summary>
+public sealed record UnavailableRuntime
+{
+    public string Runtime { get; init; } = "";
+
+    public string Problem { get; init; } = "";
+
+    public string? HelpUrl { get; init; }
 }

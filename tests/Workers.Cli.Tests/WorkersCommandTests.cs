@@ -1,6 +1,7 @@
 using System.Text.Json;
 
 using Workers.Cli.Tests.Support;
+using Workers.Contracts;
 using Workers.Orchestrator.Api;
 
 namespace Workers.Cli.Tests;
@@ -25,6 +26,24 @@ public sealed class WorkersCommandTests : IAsyncLifetime
         Assert.Matches(@"^WORKER\s+HOST\s+STATUS\s+RUNTIMES\s+BUSY\s+UP\s+SEEN$", lines[0]);
         Assert.Matches(@"^worker-a\s+host-1\s+alive\s+native\s+1/2\s+1h\s+2s$", lines[1]);
         Assert.StartsWith("worker-b", lines[2], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Workers_lists_below_the_table_each_runtime_a_worker_cannot_offer_with_the_fix()
+    {
+        fake.Workers =
+        [
+            Worker("worker-a", "alive") with
+            {
+                Unavailable = [new UnavailableRuntime { Runtime = "codex", Problem = "'codex' is not on PATH", HelpUrl = "https://example.test/codex" }],
+            },
+        ];
+
+        var result = await Shell.RunAsync(fake.Url, "workers");
+
+        var lines = result.Out.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n');
+        Assert.Equal("Runtimes not offered (prerequisite missing):", lines[^2]);
+        Assert.Equal("  worker-a: codex: 'codex' is not on PATH (https://example.test/codex)", lines[^1]);
     }
 
     [Fact]

@@ -38,7 +38,12 @@ public sealed class Routing_Specs
         await fleet.WaitForTerminalAsync([.. reviews, .. counts], TimeSpan.FromMinutes(2), Ct);
 
         var workers = await fleet.Api.GetFromJsonAsync<List<WorkerView>>("api/workers", JsonSerializerOptions.Web, Ct);
-        Assert.Equal(["process"], workers!.Single(w => w.WorkerId == "plain").Runtimes);
+        var plain = workers!.Single(w => w.WorkerId == "plain");
+        Assert.Equal(["process"], plain.Runtimes);
+        // The registry says why the plain worker does not offer claude-code, and where to read how to fix it.
+        var missing = Assert.Single(plain.Unavailable, u => u.Runtime == "claude-code");
+        Assert.Contains("not on PATH", missing.Problem, StringComparison.Ordinal);
+        Assert.StartsWith("https://", missing.HelpUrl, StringComparison.Ordinal);
         Assert.Contains("claude-code", workers!.Single(w => w.WorkerId == "with-claude").Runtimes);
         var reviewRows = await fleet.RowsAsync(reviews, Ct);
         Assert.All(reviewRows, r => Assert.Equal(("Succeeded", "with-claude", "looks good"), (r.State, r.WorkerId, r.Output)));

@@ -28,7 +28,11 @@ internal sealed class WorkersCommand : Command
         else if (workers.Count == 0)
             await context.Out.WriteLineAsync("no workers registered").ConfigureAwait(false);
         else
-            RunText.WorkersTable(workers.OrderBy(w => w.WorkerId, StringComparer.Ordinal), context.Time.GetUtcNow()).WriteTo(context.Out);
+        {
+            var ordered = workers.OrderBy(w => w.WorkerId, StringComparer.Ordinal).ToList();
+            RunText.WorkersTable(ordered, context.Time.GetUtcNow()).WriteTo(context.Out);
+            RunText.WriteUnavailable(context.Out, ordered);
+        }
         return ExitCodes.Success;
     }
 }

@@ -47,6 +47,20 @@ internal static class RunText
         return table;
     }
 
+    /// <summary>Below the workers table: each runtime a worker cannot offer, what is missing and where to read how to fix it.</summary>
+    public static void WriteUnavailable(TextWriter writer, IEnumerable<WorkerView> workers)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(workers);
+        var lines = workers.SelectMany(w => w.Unavailable.Select(u => $"  {w.WorkerId}: {u.Runtime}: {u.Problem}{(u.HelpUrl is null ? "" : $" ({u.HelpUrl})")}")).ToList();
+        if (lines.Count == 0)
+            return;
+        writer.WriteLine();
+        writer.WriteLine("Runtimes not offered (prerequisite missing):");
+        foreach (var line in lines)
+            writer.WriteLine(line);
+    }
+
     /// <summary>Every field of one run, one per line, then the input, output and error as indented blocks.</summary>
     public static void WriteDetails(TextWriter writer, RunView run, DateTimeOffset now)
     {

@@ -75,6 +75,8 @@ public sealed record WorkerView
     public string WorkerId { get; init; } = "";
     public string HostName { get; init; } = "";
     public IReadOnlyList<string> Runtimes { get; init; } = [];
+    /// <summary>Runtimes the worker cannot offer: what is missing and the help URL.</summary>
+    public IReadOnlyList<UnavailableRuntime> Unavailable { get; init; } = [];
     public int Slots { get; init; }
     public int ActiveRuns { get; init; }
     public bool Draining { get; init; }

@@ -147,6 +147,7 @@ static class RunsApi
             WorkerId = w.WorkerId,
             HostName = w.HostName,
             Runtimes = w.Runtimes,
+            Unavailable = w.Unavailable,
             Slots = w.Slots,
             ActiveRuns = w.ActiveRuns,
             Draining = w.Draining,

@@ -253,14 +253,17 @@ public sealed class RunStore : IAsyncDisposable
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
-            INSERT INTO workers (worker_id, host_name, runtimes, slots, active_runs, draining, started_at, last_seen_at)
-            VALUES (@worker_id, @host_name, @runtimes, @slots, @active_runs, @draining, @started_at, @last_seen_at)
-            ON CONFLICT (worker_id) DO UPDATE SET host_name = excluded.host_name, runtimes = excluded.runtimes, slots = excluded.slots,
+            INSERT INTO workers (worker_id, host_name, runtimes, unavailable, slots, active_runs, draining, started_at, last_seen_at)
+            VALUES (@worker_id, @host_name, @runtimes, @unavailable, @slots, @active_runs, @draining, @started_at, @last_seen_at)
+            ON CONFLICT (worker_id) DO UPDATE SET host_name = excluded.host_name, runtimes = excluded.runtimes,
+                unavailable = excluded.unavailable, slots = excluded.slots,
                 active_runs = excluded.active_runs, draining = excluded.draining, started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
             """;
         command.AddParameter("worker_id", heartbeat.WorkerId);
         command.AddParameter("host_name", heartbeat.HostName);
         command.AddParameter("runtimes", string.Join(',', heartbeat.Runtimes));
+        command.AddParameter("unavailable", heartbeat.Unavailable.Count == 0 ? null
+            : System.Text.Json.JsonSerializer.Serialize(heartbeat.Unavailable, System.Text.Json.JsonSerializerOptions.Web));
         command.AddParameter("slots", heartbeat.Slots);
         command.AddParameter("active_runs", heartbeat.Leases.Count);
         command.AddParameter("draining", Dialect.ToDb(heartbeat.Draining));
@@ -272,14 +275,18 @@ public sealed class RunStore : IAsyncDisposable
     public async Task<IReadOnlyList<WorkerRecord>> ListWorkersAsync(CancellationToken cancellationToken = default)
     {
         await using var command = _dataSource.CreateCommand(
-            "SELECT worker_id, host_name, runtimes, slots, active_runs, draining, started_at, last_seen_at FROM workers ORDER BY worker_id");
+            "SELECT worker_id, host_name, runtimes, slots, active_runs, draining, started_at, last_seen_at, unavailable FROM workers ORDER BY worker_id");
         var workers = new List<WorkerRecord>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             workers.Add(new WorkerRecord(reader.GetString(0), reader.GetString(1),
                 reader.GetString(2).Split(',', StringSplitOptions.RemoveEmptyEntries), reader.GetInt32(3), reader.GetInt32(4),
-                Dialect.ReadBool(reader, 5), Dialect.ReadTime(reader, 6), Dialect.ReadTime(reader, 7)));
+                Dialect.ReadBool(reader, 5), Dialect.ReadTime(reader, 6), Dialect.ReadTime(reader, 7))
+            {
+                Unavailable = reader.IsDBNull(8) ? []
+                    : System.Text.Json.JsonSerializer.Deserialize<List<UnavailableRuntime>>(reader.GetString(8), System.Text.Json.JsonSerializerOptions.Web) ?? [],
+            });
         }
         return workers;
     }
@@ -339,4 +346,8 @@ public sealed record RunCounts(IReadOnlyDictionary<string, long> ByState, DateTi
 
 /// <summary>A row of the worker registry.</summary>
 public sealed record WorkerRecord(string WorkerId, string HostName, IReadOnlyList<string> Runtimes, int Slots, int ActiveRuns, bool Draining,
-    DateTimeOffset StartedAt, DateTimeOffset LastSeenAt);
+    DateTimeOffset StartedAt, DateTimeOffset LastSeenAt)
+{
+    /// <summary>Runtimes the worker cannot offer, and why.</summary>
+    public IReadOnlyList<UnavailableRuntime> Unavailable { get; init; } = [];
+}

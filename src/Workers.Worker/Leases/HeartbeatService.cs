@@ -73,6 +73,9 @@ sealed partial class HeartbeatService(
             WorkerId = identity.WorkerId,
             HostName = identity.HostName,
             Runtimes = runtimes.Offered.Keys.ToList(),
+            Unavailable = runtimes.Unavailable
+                .Select(u => new UnavailableRuntime { Runtime = u.Key, Problem = u.Value.Problem ?? "prerequisite missing", HelpUrl = u.Value.HelpUrl })
+                .ToList(),
             Slots = slots.Size,
             StartedAt = identity.StartedAt,
             Draining = drain.IsDraining,
