@@ -90,6 +90,23 @@ public sealed class RunTextTests
     }
 
     [Fact]
+    public void Details_of_a_timed_out_run_show_its_error_kind_and_timeouts()
+    {
+        var run = FakeOrchestrator.Run(RunId, "TimedOut", error: "attempt 2 ran longer than its start-to-close timeout (00:00:30)") with
+        {
+            ErrorKind = "start-to-close-timeout",
+            Limits = new Workers.Contracts.RunLimits { StartToCloseTimeout = TimeSpan.FromSeconds(30), StallTimeout = TimeSpan.FromMinutes(5) },
+        };
+
+        var text = Details(run);
+
+        Assert.Contains("Error kind:", text, StringComparison.Ordinal);
+        Assert.Matches(@"Error kind:\s+start-to-close-timeout", text);
+        Assert.Matches(@"Timeouts:\s+start-to-close 00:00:30, stall 00:05:00", text);
+        Assert.Contains("start-to-close timeout (00:00:30)", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_state_line_names_the_attempt_and_the_worker()
     {
         Assert.Equal("Running (attempt 1 of 3, worker worker-a)", RunText.StateLine(FakeOrchestrator.Run(RunId, "Running")));

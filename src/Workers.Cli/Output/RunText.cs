@@ -84,6 +84,10 @@ internal static class RunText
             ("Took", run is { StartedAt: { } s, FinishedAt: { } f } ? Ages.Duration(f - s) : null),
             ("Lease until", run.LeaseExpiresAt is { } lease ? Ages.Describe(lease, now) : null),
             ("Next attempt", run.NextAttemptAt is { } next ? Ages.Describe(next, now) : null),
+            ("Deadline", run.DeadlineAt is { } deadline ? Ages.Describe(deadline, now) : null),
+            ("Timeouts", Timeouts(run.Limits)),
+            ("Waiting", run.WaitingReason),
+            ("Error kind", run.ErrorKind),
             ("Updated", Ages.Describe(run.UpdatedAt, now)),
             ("Usage", Usage(run.Usage)),
         };
@@ -95,6 +99,24 @@ internal static class RunText
         WriteBlock(writer, "Input", run.Input);
         WriteBlock(writer, "Output", run.Output);
         WriteBlock(writer, "Error", run.Error);
+    }
+
+    /// <summary>The timeouts a run has, e.g. <c>start-to-close 00:30:00, stall 00:05:00</c>; null when it has none.</summary>
+    static string? Timeouts(Workers.Contracts.RunLimits? limits)
+    {
+        if (limits is null)
+            return null;
+        var parts = new List<string>();
+        void Add(string name, TimeSpan? value)
+        {
+            if (value is { } v)
+                parts.Add(string.Create(CultureInfo.InvariantCulture, $"{name} {v:c}"));
+        }
+        Add("schedule-to-start", limits.ScheduleToStartTimeout);
+        Add("start-to-close", limits.StartToCloseTimeout);
+        Add("schedule-to-close", limits.ScheduleToCloseTimeout);
+        Add("stall", limits.StallTimeout);
+        return parts.Count == 0 ? null : string.Join(", ", parts);
     }
 
     /// <summary>One line of progress: <c>Running (attempt 1 of 3, worker w-1)</c>.</summary>
