@@ -36,6 +36,9 @@ sealed class RunsBusParticipant : IBusParticipant
         {
             e.ConcurrentMessageLimit = RunStateDefinition.ConcurrentMessages;
             e.PrefetchCount = RunStateDefinition.ConcurrentMessages * 2;
+            // Claims, results, cancels and timers are sent at RunQueues.LifecyclePriority and overtake queued submissions.
+            if (e is IRabbitMqReceiveEndpointConfigurator rabbit)
+                rabbit.EnablePriority(RunQueues.MaxPriority);
             e.ConfigureSaga<RunState>(context);
         });
         configurator.ReceiveEndpoint(HeartbeatQueue, e =>

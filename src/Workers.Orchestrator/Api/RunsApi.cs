@@ -11,6 +11,7 @@ using Workers.Runs.Admission;
 using Workers.Runs.Persistence;
 using Workers.Runs.Routing;
 using Workers.Runs.StateMachine;
+using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Orchestrator.Api;
 
@@ -98,7 +99,8 @@ static class RunsApi
             return Results.Ok(new RunAccepted(runId, run.CurrentState, $"the run already finished as {run.CurrentState}; nothing changed."));
 
         string? reason = request.Query["reason"];
-        await bus.Publish(new CancelRun { RunId = runId, Reason = reason ?? "cancelled through the API" }, cancellationToken).ConfigureAwait(false);
+        await bus.Publish(new CancelRun { RunId = runId, Reason = reason ?? "cancelled through the API" },
+            context => context.TrySetPriority(RunQueues.LifecyclePriority), cancellationToken).ConfigureAwait(false);
         return Results.Accepted($"/api/runs/{runId}", new RunAccepted(runId, run.CurrentState, "cancel requested."));
     }
 

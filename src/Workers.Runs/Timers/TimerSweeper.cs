@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Workers.Contracts;
 using Workers.Runs.Persistence;
 using Workers.Runs.StateMachine;
+using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Runs.Timers;
 
@@ -80,13 +81,17 @@ public sealed partial class TimerSweeper(RunStore store, IBus bus, TimeProvider 
     Task FireAsync(DueRun run, CancellationToken cancellationToken) => run.State switch
     {
         // A timeout first: the saga re-checks every timer of the row anyway, and the run comes due again for the rest.
-        _ when run.DeadlinePassed => bus.Publish(new DeadlineElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
-        RunStates.Queued => bus.Publish(new DispatchElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
-        RunStates.Running or RunStates.Cancelling when run.LeaseId is { } lease =>
-            bus.Publish(new LeaseExpired { RunId = run.RunId, Attempt = run.Attempt, LeaseId = lease }, cancellationToken),
-        RunStates.RetryScheduled => bus.Publish(new RetryDelayElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
+        _ when run.DeadlinePassed => PublishAsync(new DeadlineElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
+        RunStates.Queued => PublishAsync(new DispatchElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
+        RunStates.Running or RunStates.Cancelling or RunStates.TimingOut when run.LeaseId is { } lease =>
+            PublishAsync(new LeaseExpired { RunId = run.RunId, Attempt = run.Attempt, LeaseId = lease }, cancellationToken),
+        RunStates.RetryScheduled => PublishAsync(new RetryDelayElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
         _ => Task.CompletedTask,
     };
+
+    Task PublishAsync<T>(T timer, CancellationToken cancellationToken)
+        where T : class =>
+        bus.Publish(timer, context => context.TrySetPriority(RunQueues.LifecyclePriority), cancellationToken);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Timer sweep failed; retrying on the next pass")]
     static partial void LogSweepFailed(ILogger logger, Exception exception);

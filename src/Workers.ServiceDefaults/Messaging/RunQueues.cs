@@ -17,6 +17,13 @@ public static class RunQueues
     /// </summary>
     public const byte RestartPriority = 10;
 
+    /// <summary>
+    /// The priority of messages about runs already under way (claims, results, cancels, timers) on the saga's queue,
+    /// which is a priority queue too: they overtake a backlog of new submissions (priority 0), so a burst of submissions
+    /// never delays a claim, a result or a cancel by the whole backlog.
+    /// </summary>
+    public const byte LifecyclePriority = 9;
+
     /// <summary>The queue (and the exchange bound to it, of the same name) for a runtime's dispatches.</summary>
     public static string ForRuntime(string runtime) => $"runs-{runtime}";
 

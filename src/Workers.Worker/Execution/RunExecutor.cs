@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Workers.Agents.Runtimes;
 using Workers.Contracts;
 using Workers.ServiceDefaults.FaultInjection;
+using Workers.ServiceDefaults.Messaging;
 using Workers.Worker.Activity;
 using Workers.Worker.Leases;
 
@@ -86,7 +87,8 @@ public sealed partial class RunExecutor(
         };
         try
         {
-            var response = await claims.GetResponse<RunClaimed, ClaimRejected>(request, lifetime.ApplicationStopping,
+            var response = await claims.GetResponse<RunClaimed, ClaimRejected>(request,
+                x => x.UseExecute(context => context.TrySetPriority(RunQueues.LifecyclePriority)), lifetime.ApplicationStopping,
                 RequestTimeout.After(ms: (int)options.Value.ClaimTimeout.TotalMilliseconds)).ConfigureAwait(false);
             if (response.Is(out Response<RunClaimed>? granted))
             {
@@ -155,7 +157,7 @@ public sealed partial class RunExecutor(
         {
             try
             {
-                await bus.Publish(result, CancellationToken.None).ConfigureAwait(false);
+                await bus.Publish(result, context => context.TrySetPriority(RunQueues.LifecyclePriority), CancellationToken.None).ConfigureAwait(false);
                 return;
             }
 #pragma warning disable CA1031 // Any publish failure (connection closed, channel faulted) is retried the same way.
