@@ -39,10 +39,10 @@ internal sealed class AnthropicModelClient(Uri baseUrl, string model, string api
             parameters = parameters with { System = request.SystemPrompt };
         }
 
-        Message message;
         try
         {
-            message = await _client.Messages.Create(parameters, cancellationToken).ConfigureAwait(false);
+            // Reading the content is inside the try: the SDK parses lazily and a malformed body throws there.
+            return Read(await _client.Messages.Create(parameters, cancellationToken).ConfigureAwait(false));
         }
         catch (AnthropicApiException ex) when (ex.StatusCode != 0)
         {
@@ -56,7 +56,10 @@ internal sealed class AnthropicModelClient(Uri baseUrl, string model, string api
         {
             throw error;
         }
+    }
 
+    private static ModelResponse Read(Message message)
+    {
         List<string> texts = [];
         List<ToolCall> calls = [];
         foreach (var block in message.Content)

@@ -29,10 +29,10 @@ internal sealed class OpenAiModelClient(Uri baseUrl, string model, string apiKey
             options.Tools.Add(ChatTool.CreateFunctionTool(tool.Name, tool.Description, BinaryData.FromString(tool.InputSchema.GetRawText())));
         }
 
-        ChatCompletion completion;
         try
         {
-            completion = (await _client.CompleteChatAsync(ToWire(request), options, cancellationToken).ConfigureAwait(false)).Value;
+            // Reading the completion is inside the try: the SDK parses lazily and a malformed body throws there.
+            return Read((await _client.CompleteChatAsync(ToWire(request), options, cancellationToken).ConfigureAwait(false)).Value);
         }
         catch (ClientResultException ex) when (ex.Status != 0)
         {
@@ -42,7 +42,10 @@ internal sealed class OpenAiModelClient(Uri baseUrl, string model, string apiKey
         {
             throw error;
         }
+    }
 
+    private static ModelResponse Read(ChatCompletion completion)
+    {
         var text = string.Concat(completion.Content.Where(p => p.Kind == ChatMessageContentPartKind.Text).Select(p => p.Text));
         var calls = completion.ToolCalls.Select(c => new ToolCall(c.Id, c.FunctionName, c.FunctionArguments?.ToString() ?? "{}")).ToList();
         return new ModelResponse(

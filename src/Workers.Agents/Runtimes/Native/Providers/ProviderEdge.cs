@@ -56,8 +56,9 @@ internal sealed class ProviderEdge : IDisposable
             .Handle<TimeoutRejectedException>()
             .HandleResult(static r => IsTransient(r.StatusCode));
         var builder = new ResiliencePipelineBuilder<HttpResponseMessage> { TimeProvider = _time };
-        return builder
-            .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
+        if (_options.MaxRetries > 0)
+        {
+            builder.AddRetry(new RetryStrategyOptions<HttpResponseMessage>
             {
                 ShouldHandle = retryable,
                 MaxRetryAttempts = _options.MaxRetries,
@@ -72,7 +73,10 @@ internal sealed class ProviderEdge : IDisposable
                     args.Outcome.Result?.Dispose();
                     return default;
                 },
-            })
+            });
+        }
+
+        return builder
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions<HttpResponseMessage>
             {
                 ShouldHandle = retryable,
