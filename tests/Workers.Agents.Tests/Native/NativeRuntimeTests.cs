@@ -176,6 +176,7 @@ public sealed class NativeRuntimeTests : IDisposable
         harness.Server
             .Then(OpenAiWire.ToolCalls(10, 1, ("s1", "run_command", new { command = "echo \"secret=[$WORKERS_TEST_SECRET] home=$HOME\"; env | wc -l" })))
             .Then(OpenAiWire.ToolCalls(10, 1, ("s2", "run_command", new { command = "sleep 30 & sleep 30; echo never" })))
+            .Then(OpenAiWire.ToolCalls(10, 1, ("s3", "run_command", new { command = "sleep 300 > /dev/null 2>&1 & echo $! > bg.pid; echo started" })))
             .Then(OpenAiWire.Text("ok"));
 
         var started = DateTimeOffset.UtcNow;
@@ -188,6 +189,16 @@ public sealed class NativeRuntimeTests : IDisposable
         Assert.True(completed[1].IsError);
         Assert.Contains("timeout", completed[1].Output, StringComparison.Ordinal);
         Assert.DoesNotContain("never", completed[1].Output, StringComparison.Ordinal);
+
+        // What a command leaves running in the background ends with it.
+        Assert.Equal("Exit code 0.\nstarted\n", completed[2].Output);
+        var pid = int.Parse(await File.ReadAllTextAsync(Path.Combine(harness.Workspace, "bg.pid"), TestContext.Current.CancellationToken), System.Globalization.CultureInfo.InvariantCulture);
+        for (var waited = 0; TestData.IsRunning(pid) && waited < 50; waited++)
+        {
+            await Task.Delay(100, TestContext.Current.CancellationToken); // SIGKILL was sent; give the kernel a moment
+        }
+
+        Assert.False(TestData.IsRunning(pid));
     }
 
     [Fact]

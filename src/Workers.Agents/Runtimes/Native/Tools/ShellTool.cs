@@ -10,11 +10,15 @@ namespace Workers.Agents.Runtimes.Native.Tools;
 /// <summary>
 /// Runs a command with <c>/bin/bash -c</c> in the workspace. The environment is built from scratch (PATH, HOME set to the
 /// workspace, LANG, TMPDIR): none of the worker's variables, so no API key or connection string reaches the command. The
-/// process tree is killed on timeout or cancellation; output (stdout and stderr interleaved) is capped.
+/// command's process group, with anything it left in the background, is killed when it ends, times out or is cancelled.
+/// Output (stdout and stderr interleaved) is capped.
 /// </summary>
 internal sealed class ShellTool(WorkspaceSandbox sandbox, TimeSpan timeout, int maxOutputLength) : IAgentTool
 {
     private const string SafePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    private const string Bash = "/bin/bash";
+
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(2);
 
     public ToolDefinition Definition { get; } = new(
         BuiltInTools.RunCommand,
@@ -29,7 +33,8 @@ internal sealed class ShellTool(WorkspaceSandbox sandbox, TimeSpan timeout, int 
             ? TimeSpan.FromSeconds(seconds)
             : timeout;
 
-        var start = new ProcessStartInfo("/bin/bash")
+        // setsid makes bash lead a process group of its own, so background children it leaves behind are killed with it.
+        var start = new ProcessStartInfo(AgentSupervisor.Setsid ?? Bash)
         {
             WorkingDirectory = sandbox.Root,
             RedirectStandardInput = true,
@@ -39,6 +44,11 @@ internal sealed class ShellTool(WorkspaceSandbox sandbox, TimeSpan timeout, int 
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (AgentSupervisor.Setsid is not null)
+        {
+            start.ArgumentList.Add(Bash);
+        }
+
         start.ArgumentList.Add("-c");
         start.ArgumentList.Add(command);
         start.Environment.Clear();
@@ -47,37 +57,57 @@ internal sealed class ShellTool(WorkspaceSandbox sandbox, TimeSpan timeout, int 
         start.Environment["LANG"] = "C.UTF-8";
         start.Environment["TMPDIR"] = sandbox.Root;
 
-        using var process = new Process { StartInfo = start };
+        using var process = new Process { StartInfo = start, EnableRaisingEvents = true };
+        var exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.Exited += (_, _) => exited.TrySetResult();
         var output = new CappedText(maxOutputLength);
         process.OutputDataReceived += (_, e) => output.AppendLine(e.Data);
         process.ErrorDataReceived += (_, e) => output.AppendLine(e.Data);
         process.Start();
+        var group = AgentSupervisor.Setsid is not null ? ProcessStopper.SafeId(process) : -1;
         process.StandardInput.Close();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(limit);
+        var timedOut = false;
         try
         {
-            await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+            // The exit, not the end of the pipes: a background child may hold them open until it is killed below.
+            await exited.Task.WaitAsync(limit, cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (TimeoutException)
         {
-            ProcessStopper.KillTree(process);
-            await process.WaitForExitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false);
-            cancellationToken.ThrowIfCancellationRequested();
-            return new ToolOutput(
-                string.Create(CultureInfo.InvariantCulture, $"The command was killed after {limit.TotalSeconds:0.#} seconds (timeout).\n{output}"),
-                IsError: true);
+            timedOut = true;
+        }
+        finally
+        {
+            Stop(process, group);
         }
 
-        // Exited: wait for the last lines of both pipes (a background child holding them open is not waited for).
-        await Task.WhenAny(Task.Run(() => process.WaitForExit(), CancellationToken.None), Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None)).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        try
+        {
+            await process.WaitForExitAsync(CancellationToken.None).WaitAsync(DrainTimeout, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A grandchild in another group still holds the pipes; keep what was read.
+        }
+
+        return timedOut
+            ? new ToolOutput(string.Create(CultureInfo.InvariantCulture, $"The command was killed after {limit.TotalSeconds:0.#} seconds (timeout).\n{output}"), IsError: true)
+            : new ToolOutput(string.Create(CultureInfo.InvariantCulture, $"Exit code {process.ExitCode}.\n{output}"), IsError: process.ExitCode != 0);
+    }
+
+    /// <summary>Kills the command's process group (what it left running in the background) and its tree.</summary>
+    private static void Stop(Process process, int group)
+    {
+        if (group > 0)
+        {
+            ProcessTree.SignalGroup(group, ProcessTree.SigKill);
+        }
+
         ProcessStopper.KillTree(process);
-        return new ToolOutput(
-            string.Create(CultureInfo.InvariantCulture, $"Exit code {process.ExitCode}.\n{output}"),
-            IsError: process.ExitCode != 0);
     }
 
     /// <summary>Collects output lines up to a length; later lines are counted, not kept.</summary>
