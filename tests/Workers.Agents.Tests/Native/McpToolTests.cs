@@ -20,7 +20,7 @@ public sealed class McpToolTests : IDisposable
                                      "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}]}
             elif method == "tools/call":
                 args = msg["params"].get("arguments", {})
-                result = {"content": [{"type": "text", "text": args.get("text", "").upper() + " in " + os.path.basename(os.getcwd())}], "isError": False}
+                result = {"content": [{"type": "text", "text": args.get("text", "").upper() + " in " + os.path.basename(os.getcwd()) + " " + os.environ.get("GREETING", "-") + os.environ.get("WORKERS_TEST_SECRET", "")}], "isError": False}
             else:
                 print(json.dumps({"jsonrpc": "2.0", "id": rid, "error": {"code": -32601, "message": "no such method"}}), flush=True)
                 continue
@@ -41,14 +41,16 @@ public sealed class McpToolTests : IDisposable
         _h.Server
             .Then(OpenAiWire.ToolCalls(10, 1, ("m1", "shouter__shout", new { text = "quiet words" })))
             .Then(OpenAiWire.Text("It said QUIET WORDS."));
-        var settings = _h.OpenAi(("mcpServers", new Dictionary<string, object> { ["shouter"] = new { command = "python3", args = new[] { script } } }));
+        var settings = _h.OpenAi(("mcpServers", new Dictionary<string, object> { ["shouter"] = new { command = "python3", args = new[] { script }, env = new { GREETING = "hi" } } }));
+
+        Environment.SetEnvironmentVariable("WORKERS_TEST_SECRET", "hunter2");
 
         var outcome = await _h.RunAsync(settings, "Shout.");
 
         Assert.Equal(new AgentOutcome.Succeeded("It said QUIET WORDS."), outcome);
         var completed = Assert.Single(_h.Events.Events.OfType<AgentEvent.ToolCompleted>());
         Assert.Equal("shouter__shout", completed.Tool);
-        Assert.Equal("QUIET WORDS in workspace", completed.Output);
+        Assert.Equal("QUIET WORDS in workspace hi", completed.Output); // its env, not the worker's secrets
         var offered = _h.Server.Requests[0].Body["tools"]!.AsArray().Select(t => (string?)t!["function"]!["name"]).ToList();
         Assert.Contains("shouter__shout", offered);
         Assert.Contains("read_file", offered);

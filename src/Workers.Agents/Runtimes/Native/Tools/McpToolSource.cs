@@ -8,8 +8,8 @@ using Workers.Agents.Runtimes.Native.Providers;
 namespace Workers.Agents.Runtimes.Native.Tools;
 
 /// <summary>
-/// The MCP servers of one attempt, started through the official ModelContextProtocol SDK: stdio servers run in the workspace,
-/// HTTP servers are connected to. Their tools are offered as <c>server__tool</c>. Disposing stops them.
+/// The MCP servers of one attempt, started through the official ModelContextProtocol SDK: stdio servers run in the workspace
+/// with a minimal environment plus their definition's <c>env</c> (not the worker's), HTTP servers are connected to. Their tools are offered as <c>server__tool</c>. Disposing stops them.
 /// </summary>
 internal sealed class McpToolSource : IAsyncDisposable
 {
@@ -70,6 +70,13 @@ internal sealed class McpToolSource : IAsyncDisposable
         McpClient? client = null;
         try
         {
+            // Not the worker's environment (its secrets): the SDK's minimal default set plus the definition's own env.
+            var environment = StdioClientTransportOptions.GetDefaultEnvironmentVariables();
+            foreach (var (name, value) in server.Env)
+            {
+                environment[name] = value;
+            }
+
             IClientTransport transport = server.Url is { } url
                 ? new HttpClientTransport(new HttpClientTransportOptions { Endpoint = url, Name = server.Name })
                 : new StdioClientTransport(new StdioClientTransportOptions
@@ -78,7 +85,8 @@ internal sealed class McpToolSource : IAsyncDisposable
                     Command = ResolveCommand(server.Command!, baseDirectory),
                     Arguments = [.. server.Args],
                     WorkingDirectory = workspace,
-                    EnvironmentVariables = server.Env.ToDictionary(e => e.Key, e => (string?)e.Value, StringComparer.Ordinal),
+                    InheritEnvironmentVariables = false,
+                    EnvironmentVariables = environment,
                 });
             client = await McpClient.CreateAsync(transport, cancellationToken: timeout.Token).ConfigureAwait(false);
             _clients.Add(client);
