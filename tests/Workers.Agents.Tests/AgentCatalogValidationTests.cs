@@ -22,7 +22,7 @@ public sealed class AgentCatalogValidationTests
                 runtime: proces
             """);
 
-        Assert.Equal("examples/agents.yaml: agents.echo.runtime: unknown runtime 'proces'; known runtimes: process, claude-code, codex, gemini, cursor (line 4, column 14)", error);
+        Assert.Equal("examples/agents.yaml: agents.echo.runtime: unknown runtime 'proces'; known runtimes: process, claude-code, codex, gemini, cursor, native (line 4, column 14)", error);
     }
 
     [Fact]

@@ -44,7 +44,7 @@ public sealed class RegistrationTests : IDisposable
 
         var error = await Assert.ThrowsAsync<AgentDefinitionException>(() => host.StartAsync(TestContext.Current.CancellationToken));
 
-        Assert.Equal($"{path}: agents.echo.runtime: unknown runtime 'proces'; known runtimes: process, claude-code, codex, gemini, cursor (line 3, column 14)", error.Message);
+        Assert.Equal($"{path}: agents.echo.runtime: unknown runtime 'proces'; known runtimes: process, claude-code, codex, gemini, cursor, native (line 3, column 14)", error.Message);
     }
 
     [Fact]

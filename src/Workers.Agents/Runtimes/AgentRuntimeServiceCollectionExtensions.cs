@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 
 using Workers.Agents.Runtimes;
 using Workers.Agents.Runtimes.Cli;
+using Workers.Agents.Runtimes.Native;
 
 #pragma warning disable IDE0130 // Extension methods live where hosts look for them.
 namespace Microsoft.Extensions.Hosting;
@@ -16,7 +17,8 @@ public static class AgentRuntimeServiceCollectionExtensions
     /// with its options (<see cref="ProcessRuntimeOptions"/>, section <c>Workers:Runtimes:Process</c>), validated at start;
     /// and the external CLI runtimes (<see cref="ClaudeCodeRuntime"/>, <see cref="CodexRuntime"/>, <see cref="GeminiRuntime"/>,
     /// <see cref="CursorRuntime"/>) with their named <see cref="CliRuntimeOptions"/> (sections <c>Workers:Runtimes:ClaudeCode</c>,
-    /// <c>:Codex</c>, <c>:Gemini</c>, <c>:Cursor</c>). The worker offers only the runtimes whose prerequisites hold.
+    /// <c>:Codex</c>, <c>:Gemini</c>, <c>:Cursor</c>); and the built-in loop (<see cref="NativeRuntime"/>) with its
+    /// <see cref="NativeRuntimeOptions"/> (section <c>Workers:Runtimes:Native</c>). The worker offers only the runtimes whose prerequisites hold.
     /// </summary>
     public static IServiceCollection AddAgentRuntimes(this IServiceCollection services)
     {
@@ -32,6 +34,11 @@ public static class AgentRuntimeServiceCollectionExtensions
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAgentRuntime, ProcessRuntime>());
+        services.AddOptions<NativeRuntimeOptions>()
+            .BindConfiguration(NativeRuntimeOptions.SectionName)
+            .Validate(static o => o.IsValid(out _), $"{NativeRuntimeOptions.SectionName} is invalid")
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IAgentRuntime, NativeRuntime>());
         services.AddCliRuntimeOptions();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAgentRuntime, ClaudeCodeRuntime>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAgentRuntime, CodexRuntime>());

@@ -21,7 +21,10 @@ public interface IAgentRuntime
     /// </summary>
     Task<AgentOutcome> RunAsync(AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken);
 
-    /// <summary>True if the runtime emits <see cref="AgentEvent.Checkpoint"/> and can resume from <see cref="AgentInvocation.ResumeFrom"/>.</summary>
+    /// <summary>
+    /// Whether the runtime emits <see cref="AgentEvent.Checkpoint"/> events and can resume an attempt from
+    /// <see cref="AgentInvocation.ResumeFrom"/>. Runtimes that cannot ignore <see cref="AgentInvocation.ResumeFrom"/>.
+    /// </summary>
     bool SupportsCheckpoints => false;
 }
 
@@ -31,13 +34,13 @@ public interface IAgentRuntime
 /// <param name="Input">The task text.</param>
 /// <param name="Agent">The resolved agent definition (its <see cref="AgentSpec.Settings"/> are the runtime's own section).</param>
 /// <param name="WorkspaceDirectory">A fresh directory for this attempt; the agent's working directory.</param>
-/// <param name="ResumeFrom">The last checkpoint of an earlier attempt, for runtimes that support checkpoints.</param>
+/// <param name="ResumeFrom">The last checkpoint an earlier attempt of the run saved, for runtimes that support checkpoints; null to start over.</param>
 public sealed record AgentInvocation(Guid RunId, int Attempt, string Input, AgentSpec Agent, string WorkspaceDirectory, AgentCheckpoint? ResumeFrom = null);
 
-/// <summary>A runtime's saved progress, written after a step and read back by a later attempt.</summary>
-/// <param name="Attempt">The attempt that wrote it.</param>
-/// <param name="Step">Steps completed when it was written.</param>
-/// <param name="State">Opaque text the runtime writes and reads back (kept under 4 MiB).</param>
+/// <summary>A runtime's saved progress: <paramref name="State"/> is opaque text only the runtime that wrote it reads back.</summary>
+/// <param name="Attempt">The attempt that saved it.</param>
+/// <param name="Step">The last step completed when it was saved.</param>
+/// <param name="State">The runtime's state (e.g. JSON of the conversation), at most 4 MiB.</param>
 public sealed record AgentCheckpoint(int Attempt, int Step, string State);
 
 /// <summary>Result of a prerequisite check: OK, or what is missing with a link that explains how to fix it.</summary>
@@ -85,9 +88,9 @@ public abstract record AgentEvent
     /// <summary>A diagnostic line (e.g. from stderr); kept for failure reasons.</summary>
     public sealed record Log(string Text) : AgentEvent;
 
-    /// <summary>The runtime saved its progress after <paramref name="Step"/> steps; a retried attempt may resume from it.</summary>
+    /// <summary>A step completed and its state was saved; the fleet keeps the last one and hands it to the next attempt.</summary>
     public sealed record Checkpoint(int Step, string State) : AgentEvent;
 
-    /// <summary>The attempt resumed from the checkpoint an earlier attempt wrote instead of starting over.</summary>
+    /// <summary>Emitted once at the start of an attempt that resumes from the checkpoint another attempt saved.</summary>
     public sealed record Resumed(int FromStep, int FromAttempt) : AgentEvent;
 }

@@ -17,6 +17,9 @@ public static class RuntimeNames
     /// <summary>The Cursor CLI (<c>cursor-agent</c>).</summary>
     public const string Cursor = "cursor";
 
+    /// <summary>The built-in tool-calling loop (OpenAI-compatible and Anthropic models, workspace and MCP tools).</summary>
+    public const string Native = "native";
+
     /// <summary>Every runtime the fleet has an adapter for.</summary>
-    public static IReadOnlyList<string> All { get; } = [Process, ClaudeCode, Codex, Gemini, Cursor];
+    public static IReadOnlyList<string> All { get; } = [Process, ClaudeCode, Codex, Gemini, Cursor, Native];
 }

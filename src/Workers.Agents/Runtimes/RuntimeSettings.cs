@@ -16,6 +16,10 @@ internal static class RuntimeSettings
         {
             ProcessSettings.Parse(settings, problems);
         }
+        else if (runtime == RuntimeNames.Native)
+        {
+            Native.NativeSettings.Parse(settings, problems);
+        }
         else if (Cli.CliDialects.Find(runtime) is { } dialect)
         {
             dialect.ParseSettings(settings, problems);
