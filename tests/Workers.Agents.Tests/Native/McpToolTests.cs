@@ -1,4 +1,5 @@
 using Workers.Agents.Runtimes;
+using Workers.Testing;
 
 namespace Workers.Agents.Tests.Native;
 

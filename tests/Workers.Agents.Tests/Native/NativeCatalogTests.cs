@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Workers.Agents.Definitions;
 using Workers.Agents.Runtimes;
 using Workers.Agents.Runtimes.Native;
+using Workers.Testing;
 
 namespace Workers.Agents.Tests.Native;
 

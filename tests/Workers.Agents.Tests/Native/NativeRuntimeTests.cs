@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 
 using Workers.Agents.Runtimes;
 using Workers.Agents.Runtimes.Native;
+using Workers.Testing;
 
 namespace Workers.Agents.Tests.Native;
 

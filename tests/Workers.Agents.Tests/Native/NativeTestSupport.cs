@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Workers.Agents.Runtimes;
 using Workers.Agents.Runtimes.Native;
 using Workers.Contracts;
+using Workers.Testing;
 
 namespace Workers.Agents.Tests.Native;
 

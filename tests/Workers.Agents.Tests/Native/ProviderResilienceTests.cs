@@ -1,5 +1,6 @@
 using Workers.Agents.Runtimes;
 using Workers.Agents.Runtimes.Native;
+using Workers.Testing;
 
 namespace Workers.Agents.Tests.Native;
 

@@ -35,13 +35,14 @@ public sealed class DistributedFleet : IAsyncDisposable
     /// <summary>The execution log the <c>count</c> agent appends to.</summary>
     public string ExecutionLog => Path.Combine(_directory, "executions.log");
 
+    /// <param name="extraAgents">More agent definitions, as YAML entries indented by two spaces (they go under <c>agents:</c>).</param>
     public static async Task<DistributedFleet> StartAsync(double agentSeconds, CancellationToken cancellationToken,
-        IReadOnlyDictionary<string, string>? orchestratorSettings = null)
+        IReadOnlyDictionary<string, string>? orchestratorSettings = null, string? extraAgents = null)
     {
         var vhost = await RabbitMqTestVhost.CreateAsync(cancellationToken);
         var database = await PostgresTestDatabase.CreateAsync(cancellationToken);
         var directory = Directory.CreateTempSubdirectory("workers-fleet-").FullName;
-        WriteAgents(directory, agentSeconds);
+        WriteAgents(directory, agentSeconds, extraAgents);
 
         var port = FreePort.Get();
         var api = new Uri($"http://127.0.0.1:{port}/");
@@ -188,7 +189,7 @@ public sealed class DistributedFleet : IAsyncDisposable
         return options;
     }
 
-    static void WriteAgents(string directory, double agentSeconds)
+    static void WriteAgents(string directory, double agentSeconds, string? extraAgents)
     {
         var script = Path.Combine(directory, "count.sh");
         File.WriteAllText(script, """
@@ -245,7 +246,7 @@ public sealed class DistributedFleet : IAsyncDisposable
                 runtime: claude-code
                 claude-code:
                   maxTurns: 3
-            """);
+            """ + (extraAgents is null ? "" : "\n" + extraAgents.TrimEnd() + "\n"));
     }
 
     static void WriteScript(string directory, string name, string text)

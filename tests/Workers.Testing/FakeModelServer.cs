@@ -5,21 +5,19 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-using Workers.Testing;
-
-namespace Workers.Agents.Tests.Native;
+namespace Workers.Testing;
 
 /// <summary>A scripted answer: status, JSON body, an optional delay before the headers and an optional Retry-After.</summary>
-internal sealed record ScriptedResponse(int Status, string Body, TimeSpan Delay = default, string? RetryAfter = null);
+public sealed record ScriptedResponse(int Status, string Body, TimeSpan Delay = default, string? RetryAfter = null);
 
 /// <summary>A request the fake server received.</summary>
-internal sealed record RecordedRequest(string Method, string Path, string? Authorization, JsonNode Body, DateTimeOffset At);
+public sealed record RecordedRequest(string Method, string Path, string? Authorization, JsonNode Body, DateTimeOffset At);
 
 /// <summary>
 /// A fake model provider on loopback: answers each request with the next scripted response (speaking the OpenAI chat
 /// completions or Anthropic messages wire format, as the test scripts it) and records what it received.
 /// </summary>
-internal sealed class FakeModelServer : IDisposable
+public sealed class FakeModelServer : IDisposable
 {
     private readonly HttpListener _listener = new();
     private readonly ConcurrentQueue<ScriptedResponse> _script = new();
@@ -125,7 +123,7 @@ internal sealed class FakeModelServer : IDisposable
 }
 
 /// <summary>Bodies in the OpenAI chat completions wire format.</summary>
-internal static class OpenAiWire
+public static class OpenAiWire
 {
     public static string Text(string text, int input = 10, int output = 5) => Completion(
         new JsonObject { ["role"] = "assistant", ["content"] = text }, "stop", input, output);
@@ -161,7 +159,7 @@ internal static class OpenAiWire
 }
 
 /// <summary>Bodies in the Anthropic messages wire format.</summary>
-internal static class AnthropicWire
+public static class AnthropicWire
 {
     public static string Text(string text, int input = 10, int output = 5) =>
         Message([new JsonObject { ["type"] = "text", ["text"] = text }], "end_turn", input, output);
