@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Workers.Worker;
 using Workers.Worker.Execution;
 using Workers.Worker.Leases;
+using Workers.Worker.Workspaces;
 
 #pragma warning disable IDE0130 // Extension methods live where hosts look for them.
 namespace Microsoft.Extensions.Hosting;
@@ -25,6 +26,7 @@ public static class WorkerExtensions
         services.TryAddSingleton<LeaseTable>();
         services.TryAddSingleton<DrainState>();
         services.TryAddSingleton(sp => new SlotPool(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.Slots));
+        services.TryAddSingleton<RunWorkspaces>();
         services.TryAddSingleton<RunExecutor>();
         services.AddHostedService<HeartbeatService>();
         services.AddBusParticipant(new WorkerBusParticipant());

@@ -1,3 +1,5 @@
+using Workers.Contracts;
+
 namespace Workers.Orchestrator.Api;
 
 /// <summary>One run as the HTTP API and the CLI show it (JSON, camelCase).</summary>
@@ -27,6 +29,8 @@ public sealed record RunView
     /// <summary>Why a queued run is not being picked up, when the fleet can tell (e.g. no live worker offers its runtime).</summary>
     public string? WaitingReason { get; init; }
     public RunUsageView Usage { get; init; } = new();
+    /// <summary>What the last finished attempt changed in its workspace, the commands it ran and its hand-off note.</summary>
+    public RunArtifacts? Artifacts { get; init; }
 }
 
 /// <summary>Steps, tool calls, tokens and cost so far.</summary>
@@ -54,6 +58,8 @@ public sealed record SubmitRunRequest
     public string? Tenant { get; init; }
     public IReadOnlyDictionary<string, string>? Labels { get; init; }
     public int? MaxAttempts { get; init; }
+    /// <summary>Optional repository to clone into the run's workspace (<c>{"repository": "...", "ref": "..."}</c>); overrides the agent's.</summary>
+    public WorkspaceSpec? Workspace { get; init; }
 }
 
 /// <summary>Answer of <c>POST /api/runs</c> (202) and <c>POST /api/runs/{id}/cancel</c>.</summary>

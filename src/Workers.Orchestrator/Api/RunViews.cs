@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Workers.Contracts;
 using Workers.Runs.StateMachine;
 
 namespace Workers.Orchestrator.Api;
@@ -39,5 +40,6 @@ static class RunViews
             OutputTokens = run.OutputTokens,
             CostUsd = run.CostUsd,
         },
+        Artifacts = run.ArtifactsJson is null ? null : JsonSerializer.Deserialize<RunArtifacts>(run.ArtifactsJson, JsonSerializerOptions.Web),
     };
 }

@@ -55,6 +55,7 @@ static class RunsApi
             Tenant = body.Tenant,
             Labels = body.Labels,
             Limits = body.MaxAttempts is null ? null : new RunLimits { MaxAttempts = body.MaxAttempts },
+            Workspace = body.Workspace,
         };
         var verdict = admission.Admit(submit);
         if (!verdict.Admitted)

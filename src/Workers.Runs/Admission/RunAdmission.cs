@@ -61,13 +61,25 @@ public sealed class RunAdmission(IAgentCatalog catalog, ILiveRuntimes liveRuntim
         if (maxAttempts is < 1 or > 100)
             return AdmissionResult.Reject($"limits.maxAttempts {maxAttempts} is out of range; use 1 to 100.");
 
+        // The request's repository replaces the agent's as a whole: a request ref never applies to the agent's repository.
+        var workspace = request.Workspace ?? agent.Workspace;
+        if (workspace is not null && WorkspaceProblem(workspace, fromRequest: request.Workspace is not null) is { } problem)
+            return AdmissionResult.Reject(problem);
+
         var spec = new AgentSpec
         {
             Name = agent.Name,
             Runtime = runtime,
             Settings = agent.Settings.TryGetValue(runtime, out var settings) ? settings : null,
+            Workspace = workspace,
         };
         return AdmissionResult.Admit(runtime, maxAttempts, spec);
+    }
+
+    static string? WorkspaceProblem(WorkspaceSpec workspace, bool fromRequest)
+    {
+        var problem = WorkspaceAddress.RepositoryProblem(workspace.Repository) ?? WorkspaceAddress.RefProblem(workspace.Ref);
+        return problem is null ? null : fromRequest ? $"workspace.{problem}." : $"the agent's workspace.{problem}; fix the agents file.";
     }
 
     string KnownAgents()

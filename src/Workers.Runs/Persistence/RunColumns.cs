@@ -48,6 +48,7 @@ static class RunColumns
         new("input_tokens", (r, _) => r.InputTokens, (r, x, i, _) => r.InputTokens = x.GetInt64(i)),
         new("output_tokens", (r, _) => r.OutputTokens, (r, x, i, _) => r.OutputTokens = x.GetInt64(i)),
         new("cost_usd", (r, d) => d.ToDb(r.CostUsd), (r, x, i, d) => r.CostUsd = d.ReadDecimal(x, i)),
+        new("artifacts", (r, _) => Text(r.ArtifactsJson), (r, x, i, _) => r.ArtifactsJson = x.IsDBNull(i) ? null : x.GetString(i)),
     ];
 
     static DateTimeOffset? Time(DbDataReader reader, int ordinal, SqlDialect dialect) =>

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Workers.Agents.Runtimes;
 using Workers.Contracts;
 using Workers.Worker.Leases;
+using Workers.Worker.Workspaces;
 
 namespace Workers.Worker.Execution;
 
@@ -19,6 +20,7 @@ public sealed partial class RunExecutor(
     RuntimeOffer runtimes,
     LeaseTable leases,
     SlotPool slots,
+    RunWorkspaces workspaces,
     WorkerIdentity identity,
     TimeProvider time,
     IOptions<WorkerOptions> options,
@@ -102,32 +104,32 @@ public sealed partial class RunExecutor(
 
     async Task RunAttemptAsync(ExecuteRun dispatch, ActiveRun run)
     {
-        var settings = options.Value;
         // Not linked to ApplicationStopping: on shutdown the drain lets runs finish within the grace period and then
         // stops the rest itself (with a reason), so they are handed back instead of abandoned.
-        var workspace = CreateWorkspace(settings, dispatch);
         AgentOutcome outcome;
-        try
+        RunArtifacts? artifacts;
+        // Disposing deletes the workspace (unless Workers:Worker:KeepWorkspaces), before the result is reported.
+        await using (var workspace = await workspaces.OpenAsync(dispatch, run.StopToken).ConfigureAwait(false))
         {
-            if (!runtimes.Offered.TryGetValue(dispatch.Agent.Runtime, out var runtime))
+            if (workspace.EarlyOutcome is { } early)
+            {
+                outcome = early;
+            }
+            else if (!runtimes.Offered.TryGetValue(dispatch.Agent.Runtime, out var runtime))
             {
                 outcome = new AgentOutcome.Failed($"runtime '{dispatch.Agent.Runtime}' is not offered by worker '{identity.WorkerId}' " +
                     $"(it offers: {string.Join(", ", runtimes.Offered.Keys)})", "runtime-unavailable", Retryable: true);
             }
             else
             {
-                var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace);
-                outcome = await runtime.RunAsync(invocation, run, run.StopToken).ConfigureAwait(false);
+                var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace.Directory);
+                outcome = await runtime.RunAsync(invocation, workspace.Record(run), run.StopToken).ConfigureAwait(false);
             }
-        }
-        finally
-        {
-            if (!settings.KeepWorkspaces)
-                TryDelete(workspace);
+            artifacts = await workspace.CollectAsync(outcome).ConfigureAwait(false);
         }
 
         run.MarkAgentEnded();
-        await ReportAsync(dispatch, ToEvent(dispatch, run, outcome)).ConfigureAwait(false);
+        await ReportAsync(dispatch, RunResultArtifacts.With(ToEvent(dispatch, run, outcome), artifacts)).ConfigureAwait(false);
         LogFinished(logger, dispatch.RunId, dispatch.Attempt, outcome.GetType().Name);
     }
 
@@ -209,28 +211,6 @@ public sealed partial class RunExecutor(
                 FinishedAt = now,
             },
         };
-    }
-
-    static string CreateWorkspace(WorkerOptions settings, ExecuteRun dispatch)
-    {
-        var root = settings.WorkspaceRoot ?? Path.Combine(Path.GetTempPath(), "workers", "workspaces");
-        var path = Path.Combine(root, $"{dispatch.RunId:N}-{dispatch.Attempt}-{Guid.NewGuid().ToString("N")[..6]}");
-        Directory.CreateDirectory(path);
-        return path;
-    }
-
-    static void TryDelete(string path)
-    {
-        try
-        {
-            Directory.Delete(path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Claimed run {RunId} attempt {Attempt} (lease {LeaseId})")]
