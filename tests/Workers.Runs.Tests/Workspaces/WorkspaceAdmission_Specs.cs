@@ -189,7 +189,12 @@ public sealed class WorkspaceAdmission_Specs
 
         await fixture.Send(new RunFailed
         {
-            RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Error = "exit code 1", Kind = "exit-code", Retryable = true,
+            RunId = id,
+            Attempt = 1,
+            LeaseId = lease.LeaseId,
+            Error = "exit code 1",
+            Kind = "exit-code",
+            Retryable = true,
             Artifacts = new RunArtifacts { FilesChanged = ["half-done.txt"], HandOff = "stopped halfway" },
         });
 
