@@ -3,13 +3,16 @@ namespace Workers.Contracts;
 /// <summary>
 /// What an attempt left behind in its workspace, recorded by the worker after the agent ends (whatever the outcome).
 /// Bounded so a run that rewrites a whole tree still fits in a message and a row: at most
-/// <see cref="MaxFilesChanged"/> paths, <see cref="MaxCommands"/> commands of at most <see cref="MaxCommandLength"/>
+/// <see cref="MaxFilesChanged"/> paths of at most <see cref="MaxPathLength"/> characters, <see cref="MaxCommands"/> commands of at most <see cref="MaxCommandLength"/>
 /// characters each, and at most <see cref="MaxTextLength"/> characters of diff summary and of hand-off.
 /// </summary>
 public sealed record RunArtifacts
 {
     /// <summary>Cap on <see cref="FilesChanged"/>; a longer list is cut and ends with a <c>… and N more</c> entry.</summary>
     public const int MaxFilesChanged = 500;
+
+    /// <summary>Cap on the length of one entry of <see cref="FilesChanged"/>; a longer path is cut and ends with <c>…</c>.</summary>
+    public const int MaxPathLength = 1_000;
 
     /// <summary>Cap on <see cref="Commands"/>; later commands are counted in a last <c>… and N more</c> entry.</summary>
     public const int MaxCommands = 200;

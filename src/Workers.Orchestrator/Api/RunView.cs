@@ -29,7 +29,10 @@ public sealed record RunView
     /// <summary>Why a queued run is not being picked up, when the fleet can tell (e.g. no live worker offers its runtime).</summary>
     public string? WaitingReason { get; init; }
     public RunUsageView Usage { get; init; } = new();
-    /// <summary>What the last finished attempt changed in its workspace, the commands it ran and its hand-off note.</summary>
+    /// <summary>
+    /// What the last finished attempt changed in its workspace, the commands it ran and its hand-off note. Only in
+    /// <c>GET /api/runs/{id}</c>; pages of runs leave it out to stay small.
+    /// </summary>
     public RunArtifacts? Artifacts { get; init; }
 }
 

@@ -68,7 +68,7 @@ static class RunsApi
     static async Task<IResult> GetAsync(Guid runId, RunStore store, ILiveRuntimes live, CancellationToken cancellationToken)
     {
         var run = await store.LoadAsync(runId, cancellationToken).ConfigureAwait(false);
-        return run is null ? NotFound(runId) : Results.Ok(RunViews.From(run, live.Offered));
+        return run is null ? NotFound(runId) : Results.Ok(RunViews.From(run, live.Offered, withArtifacts: true));
     }
 
     static async Task<IResult> ListAsync(RunStore store, ILiveRuntimes live, string? state, string? runtime, string? agent, string? tenant, int? limit, string? cursor,

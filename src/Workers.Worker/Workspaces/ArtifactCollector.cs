@@ -58,7 +58,7 @@ public static class ArtifactCollector
 
         // Before the first commit of an empty repository there is no base: compare with the empty tree.
         var baseline = workspace.BaseCommit ?? await EmptyTreeAsync(directory, timeout, cancellationToken).ConfigureAwait(false);
-        var names = await Git.RunAsync(directory, ["diff", "--cached", "--no-renames", "--name-only", "-z", baseline, "--"], timeout, cancellationToken)
+        var names = await Git.RunAsync(directory, ["diff", "--cached", "--no-renames", "--no-ext-diff", "--name-only", "-z", baseline, "--"], timeout, cancellationToken)
             .ConfigureAwait(false);
         if (!names.Succeeded)
             return ([], $"changes could not be recorded: git diff exited with code {names.ExitCode}: {names.ErrorTail}");
@@ -66,7 +66,7 @@ public static class ArtifactCollector
         if (files.Count == 0)
             return (files, null);
 
-        var stat = await Git.RunAsync(directory, ["diff", "--cached", "--no-renames", "--no-color", "--stat=120", baseline, "--"], timeout, cancellationToken)
+        var stat = await Git.RunAsync(directory, ["diff", "--cached", "--no-renames", "--no-ext-diff", "--no-color", "--stat=120", baseline, "--"], timeout, cancellationToken)
             .ConfigureAwait(false);
         return (files, stat.Succeeded ? stat.Output.TrimEnd() : $"{Count(files.Count, "file")} changed (git diff --stat exited with code {stat.ExitCode})");
     }
@@ -94,11 +94,14 @@ public static class ArtifactCollector
         return text.Length <= RunArtifacts.MaxTextLength ? text : "…" + text[^(RunArtifacts.MaxTextLength - 1)..];
     }
 
-    static IReadOnlyList<string> Cap(IReadOnlyList<string> files)
+    static List<string> Cap(IReadOnlyList<string> files)
     {
-        if (files.Count <= RunArtifacts.MaxFilesChanged)
-            return files;
-        return [.. files.Take(RunArtifacts.MaxFilesChanged - 1), $"… and {files.Count - RunArtifacts.MaxFilesChanged + 1} more"];
+        var kept = files.Take(files.Count <= RunArtifacts.MaxFilesChanged ? files.Count : RunArtifacts.MaxFilesChanged - 1)
+            .Select(f => f.Length <= RunArtifacts.MaxPathLength ? f : f[..(RunArtifacts.MaxPathLength - 1)] + "…")
+            .ToList();
+        if (kept.Count < files.Count)
+            kept.Add($"… and {files.Count - kept.Count} more");
+        return kept;
     }
 
     /// <summary>Keeps the head of a long stat and its last line (the totals).</summary>

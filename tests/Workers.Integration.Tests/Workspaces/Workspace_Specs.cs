@@ -168,6 +168,21 @@ public sealed class Workspace_Specs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_list_of_files_changed_is_capped_and_says_how_many_were_left_out()
+    {
+        var workspace = await WorkspacePreparer.PrepareAsync(_repository.NewWorkspace(), null, Timeout, Ct);
+        for (var i = 0; i < RunArtifacts.MaxFilesChanged + 10; i++)
+            await File.WriteAllTextAsync(Path.Combine(workspace.Directory, $"file-{i:D4}.txt"), "x", Ct);
+
+        var artifacts = await ArtifactCollector.CollectAsync(workspace, new CommandRecorder(new CountingSink()), new AgentOutcome.Succeeded(""), Timeout, Ct);
+
+        Assert.Equal(RunArtifacts.MaxFilesChanged, artifacts.FilesChanged.Count);
+        Assert.Equal("file-0498.txt", artifacts.FilesChanged[^2]);
+        Assert.Equal("… and 11 more", artifacts.FilesChanged[^1]);
+        Assert.Equal("510 files changed: 510 added, 0 modified, 0 deleted", artifacts.DiffSummary);
+    }
+
+    [Fact]
     public async Task Commands_are_collected_from_the_shell_tools_of_every_runtime_and_every_event_is_forwarded()
     {
         var inner = new CountingSink();
