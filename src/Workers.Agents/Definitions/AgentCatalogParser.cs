@@ -369,6 +369,7 @@ internal sealed partial class AgentCatalogParser
 
         string? repository = null;
         string? reference = null;
+        var hasRepository = false;
         foreach (var (key, value) in YamlMerge.Entries(mapping, path, Error))
         {
             switch (KeyName(key, path))
@@ -376,6 +377,7 @@ internal sealed partial class AgentCatalogParser
                 case null:
                     break;
                 case RepositoryField:
+                    hasRepository = true;
                     repository = CheckedText(value, $"{path}.{RepositoryField}", WorkspaceAddress.RepositoryProblem);
                     break;
                 case RefField:
@@ -387,7 +389,7 @@ internal sealed partial class AgentCatalogParser
             }
         }
 
-        if (repository is null && !mapping.Children.Keys.OfType<YamlScalarNode>().Any(k => k.Value == RepositoryField))
+        if (!hasRepository)
         {
             Error($"{path}.{RepositoryField}", "missing; name the git repository to clone into each run's workspace", node);
         }
