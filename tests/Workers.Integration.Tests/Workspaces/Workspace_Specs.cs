@@ -251,6 +251,25 @@ public sealed class Workspace_Specs : IAsyncLifetime
         Assert.Null(await failed.CollectAsync(outcome));
     }
 
+    [Fact]
+    public async Task With_KeepWorkspaces_the_directory_stays_with_every_change_staged()
+    {
+        var root = Path.GetDirectoryName(_repository.NewWorkspace())!;
+        var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root, KeepWorkspaces = true }), NullLogger<RunWorkspaces>.Instance);
+        var spec = new AgentSpec { Name = "fixer", Runtime = "process", Workspace = new WorkspaceSpec { Repository = _repository.Url.AbsoluteUri, Ref = "feature" } };
+
+        string directory;
+        await using (var workspace = await workspaces.OpenAsync(new ExecuteRun { RunId = Guid.NewGuid(), Attempt = 2, Agent = spec }, Ct))
+        {
+            directory = workspace.Directory;
+            await File.WriteAllTextAsync(Path.Combine(directory, "kept.txt"), "look at me\n", Ct);
+            await workspace.CollectAsync(new AgentOutcome.Failed("boom", "exit-code", Retryable: true));
+        }
+
+        Assert.True(File.Exists(Path.Combine(directory, "kept.txt")));
+        Assert.Equal("A  kept.txt", (await BareRepository.RunAsync(directory, Ct, "status", "--short")).Trim());
+    }
+
     sealed class CountingSink : IAgentEventSink
     {
         readonly List<AgentEvent> _events = [];
