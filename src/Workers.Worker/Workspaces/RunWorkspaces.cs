@@ -12,6 +12,9 @@ namespace Workers.Worker.Workspaces;
 /// </summary>
 public sealed partial class RunWorkspaces(IOptions<WorkerOptions> options, ILogger<RunWorkspaces> logger)
 {
+    /// <summary>Failure kind of a workspace directory that could not be made (the same kind the CLI runtimes use).</summary>
+    public const string WorkspaceKind = "workspace";
+
     /// <summary>
     /// Creates and fills the workspace of one attempt. Never throws for a failed clone: the returned workspace then carries
     /// the outcome to report instead of running the agent (<see cref="RunWorkspace.EarlyOutcome"/>).
@@ -35,6 +38,13 @@ public sealed partial class RunWorkspaces(IOptions<WorkerOptions> options, ILogg
             LogCloneFailed(logger, dispatch.RunId, dispatch.Attempt, ex.Kind, ex.Message);
             return new RunWorkspace(this, new PreparedWorkspace(directory, spec, null, null),
                 new AgentOutcome.Failed(ex.Message, ex.Kind, ex.Retryable));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A full disk or a bad WorkspaceRoot: another worker may do better.
+            LogCloneFailed(logger, dispatch.RunId, dispatch.Attempt, WorkspaceKind, ex.Message);
+            return new RunWorkspace(this, new PreparedWorkspace(directory, spec, null, null),
+                new AgentOutcome.Failed($"the workspace {directory} could not be made: {ex.Message}", WorkspaceKind, Retryable: true));
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {

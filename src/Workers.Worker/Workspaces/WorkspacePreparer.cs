@@ -116,6 +116,10 @@ public static class WorkspacePreparer
     static WorkspaceException CloneFailure(string where, GitResult result)
     {
         var error = result.ErrorTail;
+        // Another worker may have git: worth another attempt, and not to be mistaken for a missing repository.
+        if (result is { ExitCode: -1, TimedOut: false })
+            return new WorkspaceException($"cloning {where} failed: {error}", WorkspaceException.CloneFailedKind, retryable: true);
+
         var (kind, retryable) = error switch
         {
             _ when Has(error, "does not appear to be a git repository") || Has(error, "repository not found") || Has(error, "not found")

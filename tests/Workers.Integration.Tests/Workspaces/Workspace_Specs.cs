@@ -270,6 +270,22 @@ public sealed class Workspace_Specs : IAsyncLifetime
         Assert.Equal("A  kept.txt", (await BareRepository.RunAsync(directory, Ct, "status", "--short")).Trim());
     }
 
+    [Fact]
+    public async Task A_workspace_root_that_cannot_hold_directories_fails_the_attempt_retryably()
+    {
+        var root = Path.Combine(Path.GetDirectoryName(_repository.NewWorkspace())!, "not-a-directory");
+        Directory.CreateDirectory(Path.GetDirectoryName(root)!);
+        await File.WriteAllTextAsync(root, "a file where the root should be", Ct);
+        var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root }), NullLogger<RunWorkspaces>.Instance);
+
+        await using var workspace = await workspaces.OpenAsync(new ExecuteRun { RunId = Guid.NewGuid(), Attempt = 1, Agent = new AgentSpec { Name = "a" } }, Ct);
+
+        var outcome = Assert.IsType<AgentOutcome.Failed>(workspace.EarlyOutcome);
+        Assert.Equal(RunWorkspaces.WorkspaceKind, outcome.Kind);
+        Assert.True(outcome.Retryable);
+        Assert.StartsWith($"the workspace {root}/", outcome.Error, StringComparison.Ordinal);
+    }
+
     sealed class CountingSink : IAgentEventSink
     {
         readonly List<AgentEvent> _events = [];
