@@ -72,6 +72,17 @@ public sealed class Workspace_Specs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_ref_outside_branches_and_tags_is_fetched_on_request()
+    {
+        await BareRepository.RunAsync(_repository.BarePath, Ct, "update-ref", "refs/pull/7/head", _repository.FeatureCommit);
+
+        var workspace = await CloneAsync("refs/pull/7/head");
+
+        Assert.Equal(_repository.FeatureCommit, workspace.BaseCommit);
+        Assert.True(File.Exists(Path.Combine(workspace.Directory, "feature.txt")));
+    }
+
+    [Fact]
     public async Task An_unknown_ref_fails_for_good_naming_the_repository_and_the_ref()
     {
         var failure = await Assert.ThrowsAsync<WorkspaceException>(() => CloneAsync("no-such-branch"));
