@@ -18,6 +18,10 @@ FROM mcr.microsoft.com/dotnet/runtime:10.0
 # Process agents are often scripts (examples/agents/*.sh are bash). The default (Ubuntu) image has bash; this line
 # makes a switch to a chiseled or Alpine base fail here, at build time, instead of at the first run.
 RUN bash --version >/dev/null
+# Run workspaces clone git repositories (docs/workspaces.md): git, ssh for ssh:// and git@host:path, CA certificates for https.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git openssh-client ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app ./
 COPY examples/ ./examples/

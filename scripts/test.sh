@@ -74,6 +74,8 @@ if [ -f tests/producers/node/package.json ]; then
   command -v npm >/dev/null 2>&1 || missing+=(npm)
 fi
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# Workers clone run workspaces with git; the workspace tests build their repositories with it.
+command -v git >/dev/null 2>&1 || missing+=(git)
 if [ ${#missing[@]} -gt 0 ]; then
   need_root "installing ${missing[*]}"
   say "installing ${missing[*]} (apt-get)"

@@ -15,4 +15,7 @@ public sealed record AgentSpec
 
     /// <summary>Runtime-specific settings, as written in the definitions file (read by the runtime adapter).</summary>
     public JsonElement? Settings { get; init; }
+
+    /// <summary>The repository cloned into the run's workspace (the request's, else the agent's); null: an empty workspace.</summary>
+    public WorkspaceSpec? Workspace { get; init; }
 }

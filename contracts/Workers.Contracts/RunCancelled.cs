@@ -16,4 +16,7 @@ public sealed record RunCancelled
     public RunUsage Usage { get; init; } = new();
 
     public DateTimeOffset FinishedAt { get; init; }
+
+    /// <summary>What the attempt changed in its workspace, the commands it ran and its hand-off note; null if not recorded.</summary>
+    public RunArtifacts? Artifacts { get; init; }
 }

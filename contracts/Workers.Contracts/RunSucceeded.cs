@@ -17,4 +17,7 @@ public sealed record RunSucceeded
     public RunUsage Usage { get; init; } = new();
 
     public DateTimeOffset FinishedAt { get; init; }
+
+    /// <summary>What the attempt changed in its workspace, the commands it ran and its hand-off note; null if not recorded.</summary>
+    public RunArtifacts? Artifacts { get; init; }
 }

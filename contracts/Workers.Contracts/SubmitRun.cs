@@ -32,4 +32,7 @@ public sealed record SubmitRun
 
     /// <summary>Optional limits that override the agent definition's.</summary>
     public RunLimits? Limits { get; init; }
+
+    /// <summary>Optional repository to clone into the run's workspace; overrides the agent definition's.</summary>
+    public WorkspaceSpec? Workspace { get; init; }
 }

@@ -5,6 +5,7 @@ using Workers.Worker;
 using Workers.Worker.Activity;
 using Workers.Worker.Execution;
 using Workers.Worker.Leases;
+using Workers.Worker.Workspaces;
 
 #pragma warning disable IDE0130 // Extension methods live where hosts look for them.
 namespace Microsoft.Extensions.Hosting;
@@ -26,6 +27,7 @@ public static class WorkerExtensions
         services.TryAddSingleton<LeaseTable>();
         services.TryAddSingleton<DrainState>();
         services.TryAddSingleton(sp => new SlotPool(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.Slots));
+        services.TryAddSingleton<RunWorkspaces>();
         services.TryAddSingleton<RunExecutor>();
         services.AddHostedService<HeartbeatService>();
         services.TryAddSingleton<ActivityReporter>();

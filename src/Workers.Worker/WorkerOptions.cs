@@ -35,8 +35,15 @@ public sealed class WorkerOptions
     /// <summary>Where per-run workspace directories are made. Default: <c>$TMPDIR/workers/workspaces</c>.</summary>
     public string? WorkspaceRoot { get; set; }
 
-    /// <summary>Keep each run's workspace after it ends (for debugging); by default it is deleted.</summary>
+    /// <summary>
+    /// Keep each run's workspace after it ends (for debugging); by default it is deleted once its artifacts are recorded.
+    /// A kept workspace with a repository has every change staged (<c>git add -A</c>, used to record the diff).
+    /// </summary>
     public bool KeepWorkspaces { get; set; }
+
+    /// <summary>How long cloning a run's repository may take (and, separately, recording its artifacts) before it is stopped.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan WorkspaceCloneTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>On shutdown, how long in-flight runs may take to finish before they are stopped.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]

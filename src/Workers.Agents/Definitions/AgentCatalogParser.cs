@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 
 using Workers.Agents.Runtimes;
+using Workers.Contracts;
 
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
@@ -21,6 +22,9 @@ internal sealed partial class AgentCatalogParser
     private const string RuntimesField = "runtimes";
     private const string LimitsField = "limits";
     private const string MaxAttemptsField = "maxAttempts";
+    private const string WorkspaceField = "workspace";
+    private const string RepositoryField = "repository";
+    private const string RefField = "ref";
     private const int MaxAttemptsLimit = 100;
 
     /// <summary>Top-level keys with this prefix are the user's own (e.g. to hold YAML anchors), as in Compose files.</summary>
@@ -143,6 +147,7 @@ internal sealed partial class AgentCatalogParser
         YamlNode? runtimeNode = null;
         YamlNode? runtimesNode = null;
         YamlNode? limitsNode = null;
+        YamlNode? workspaceNode = null;
         var sections = new Dictionary<string, (YamlNode Key, YamlNode Value)>(StringComparer.Ordinal);
         foreach (var (fieldKey, value) in YamlMerge.Entries(fields, path, Error))
         {
@@ -162,13 +167,16 @@ internal sealed partial class AgentCatalogParser
                 case LimitsField:
                     limitsNode = value;
                     break;
+                case WorkspaceField:
+                    workspaceNode = value;
+                    break;
                 case var section when RuntimeNames.All.Contains(section):
                     sections[section] = (fieldKey, value);
                     break;
                 case var unknown:
                     Error(
                         $"{path}.{unknown}",
-                        $"unknown field '{unknown}'; an agent has {DescriptionField}, {RuntimeField} or {RuntimesField}, {LimitsField}, and a settings section per runtime ({KnownRuntimes})",
+                        $"unknown field '{unknown}'; an agent has {DescriptionField}, {RuntimeField} or {RuntimesField}, {LimitsField}, {WorkspaceField}, and a settings section per runtime ({KnownRuntimes})",
                         fieldKey);
                     break;
             }
@@ -193,9 +201,10 @@ internal sealed partial class AgentCatalogParser
         }
 
         var limits = ParseLimits($"{path}.{LimitsField}", limitsNode);
+        var workspace = ParseWorkspace($"{path}.{WorkspaceField}", workspaceNode);
         return _errors.Count > errorsBefore
             ? null
-            : new AgentDefinition { Name = name, Description = description, Runtimes = runtimes, Settings = settings, Limits = limits };
+            : new AgentDefinition { Name = name, Description = description, Runtimes = runtimes, Settings = settings, Limits = limits, Workspace = workspace };
     }
 
     private List<string> ParseRuntimes(string path, YamlNode agentKey, YamlNode? runtimeNode, YamlNode? runtimesNode)
@@ -429,6 +438,61 @@ internal sealed partial class AgentCatalogParser
         }
 
         return kinds;
+    }
+
+    private WorkspaceSpec? ParseWorkspace(string path, YamlNode? node)
+    {
+        if (node is null or YamlScalarNode { Value: "" or "~" or "null" })
+        {
+            return null;
+        }
+
+        if (node is not YamlMappingNode mapping)
+        {
+            Error(path, $"must be a mapping, e.g. '{WorkspaceField}: {{ {RepositoryField}: https://example.com/project.git, {RefField}: main }}'", node);
+            return null;
+        }
+
+        string? repository = null;
+        string? reference = null;
+        var hasRepository = false;
+        foreach (var (key, value) in YamlMerge.Entries(mapping, path, Error))
+        {
+            switch (KeyName(key, path))
+            {
+                case null:
+                    break;
+                case RepositoryField:
+                    hasRepository = true;
+                    repository = CheckedText(value, $"{path}.{RepositoryField}", WorkspaceAddress.RepositoryProblem);
+                    break;
+                case RefField:
+                    reference = CheckedText(value, $"{path}.{RefField}", WorkspaceAddress.RefProblem);
+                    break;
+                case var unknown:
+                    Error($"{path}.{unknown}", $"unknown field '{unknown}'; a workspace has {RepositoryField} and {RefField}", key);
+                    break;
+            }
+        }
+
+        if (!hasRepository)
+        {
+            Error($"{path}.{RepositoryField}", "missing; name the git repository to clone into each run's workspace", node);
+        }
+
+        return repository is null ? null : new WorkspaceSpec { Repository = repository, Ref = reference };
+    }
+
+    /// <summary>The scalar's text, with an error when <paramref name="problem"/> finds one in it.</summary>
+    private string? CheckedText(YamlNode node, string path, Func<string, string?> problem)
+    {
+        var text = Text(node, path);
+        if (text is not null && problem(text) is { } message)
+        {
+            Error(path, message, node);
+        }
+
+        return text;
     }
 
     /// <summary>The key's name, or null (with an error) when the key is not a plain scalar.</summary>

@@ -1,5 +1,7 @@
 using System.Text.Json;
 
+using Workers.Contracts;
+
 namespace Workers.Agents.Definitions;
 
 /// <summary>One agent from the definitions file.</summary>
@@ -16,6 +18,9 @@ public sealed record AgentDefinition
     public IReadOnlyDictionary<string, JsonElement> Settings { get; init; } = new Dictionary<string, JsonElement>();
 
     public AgentLimits Limits { get; init; } = new();
+
+    /// <summary>The repository cloned into each run's workspace (a request may give its own); null: an empty workspace.</summary>
+    public WorkspaceSpec? Workspace { get; init; }
 }
 
 /// <summary>Limits from the definition (retry policy and timeouts); the request may override each. Null: the fleet default.</summary>

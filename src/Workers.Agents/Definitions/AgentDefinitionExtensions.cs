@@ -7,7 +7,7 @@ public static class AgentDefinitionExtensions
 {
     /// <summary>
     /// The <see cref="AgentSpec"/> for a run of <paramref name="definition"/> on <paramref name="runtime"/>:
-    /// its name, the runtime, and that runtime's settings section.
+    /// its name, the runtime, that runtime's settings section and its workspace repository.
     /// </summary>
     /// <param name="definition">The agent.</param>
     /// <param name="runtime">The chosen runtime; null for the definition's default (the first it lists).</param>
@@ -30,6 +30,7 @@ public static class AgentDefinitionExtensions
             Name = definition.Name,
             Runtime = runtime,
             Settings = definition.Settings.TryGetValue(runtime, out var settings) ? settings : null,
+            Workspace = definition.Workspace,
         };
     }
 }

@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 
 using Workers.Cli.Api;
 using Workers.Cli.Output;
+using Workers.Contracts;
 using Workers.Orchestrator.Api;
 using Workers.Runs.StateMachine;
 
@@ -22,6 +23,8 @@ internal sealed class SubmitCommand : Command
     readonly Option<string?> tenant = new("--tenant") { Description = "The tenant the run belongs to", HelpName = "T" };
     readonly Option<string[]> labels = new("--label", "-l") { Description = "A label key=value; repeat for more", HelpName = "KEY=VALUE" };
     readonly Option<int?> maxAttempts = new Option<int?>("--max-attempts") { Description = "Attempts before the run fails for good [default: the fleet's]", HelpName = "N" }.WithRange(1);
+    readonly Option<string?> repo = new("--repo") { Description = "Clone this git repository into the run's workspace (https://, ssh://, git@host:path, file://) [default: the agent's]", HelpName = "URL" };
+    readonly Option<string?> gitRef = new("--ref") { Description = "With --repo: the branch, tag or commit to check out [default: the repository's default branch]", HelpName = "REF" };
     readonly Option<Guid?> runId = new("--run-id") { Description = "Choose the run id (an idempotency key: submitting it again changes nothing)", HelpName = "GUID" };
     readonly Option<bool> wait = new("--wait", "-w") { Description = "Wait for the run to finish, print its output and exit 0 only if it succeeded" };
     readonly Option<double?> timeout = new Option<double?>("--timeout") { Description = "With --wait: give up waiting after this many seconds (exit 2; the run goes on)", HelpName = "SECONDS" }.Seconds();
@@ -41,6 +44,8 @@ internal sealed class SubmitCommand : Command
         Options.Add(tenant);
         Options.Add(labels);
         Options.Add(maxAttempts);
+        Options.Add(repo);
+        Options.Add(gitRef);
         Options.Add(runId);
         Options.Add(wait);
         Options.Add(timeout);
@@ -57,6 +62,8 @@ internal sealed class SubmitCommand : Command
             result.AddError("give the run's input with exactly one of --input TEXT or --input-file PATH ('-' reads standard input)");
         if (result.GetResult(timeout) is not null && !result.GetValue(wait))
             result.AddError("--timeout only applies with --wait");
+        if (result.GetResult(gitRef) is not null && result.GetResult(repo) is null)
+            result.AddError("--ref only applies with --repo (the agent's own repository keeps its own ref)");
     }
 
     async Task<int> RunAsync(ParseResult result, CancellationToken cancellationToken)
@@ -72,6 +79,7 @@ internal sealed class SubmitCommand : Command
             Tenant = result.GetValue(tenant),
             Labels = Labels(result.GetValue(labels)),
             MaxAttempts = result.GetValue(maxAttempts),
+            Workspace = result.GetValue(repo) is { } repository ? new WorkspaceSpec { Repository = repository, Ref = result.GetValue(gitRef) } : null,
         };
 
         using var api = common.CreateClient(result);

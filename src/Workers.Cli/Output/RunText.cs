@@ -1,5 +1,6 @@
 using System.Globalization;
 
+using Workers.Contracts;
 using Workers.Orchestrator.Api;
 
 namespace Workers.Cli.Output;
@@ -99,6 +100,23 @@ internal static class RunText
         WriteBlock(writer, "Input", run.Input);
         WriteBlock(writer, "Output", run.Output);
         WriteBlock(writer, "Error", run.Error);
+        WriteArtifacts(writer, run.Artifacts);
+    }
+
+    /// <summary>The workspace's record: base commit, files changed, diff summary, commands, hand-off.</summary>
+    static void WriteArtifacts(TextWriter writer, RunArtifacts? artifacts)
+    {
+        if (artifacts is null)
+            return;
+        if (!string.IsNullOrEmpty(artifacts.BaseCommit))
+            writer.WriteLine($"Base commit: {artifacts.BaseCommit}");
+        if (artifacts.FilesChanged.Count == 0)
+            writer.WriteLine("Files changed: none");
+        else
+            WriteBlock(writer, "Files changed", string.Join('\n', artifacts.FilesChanged));
+        WriteBlock(writer, "Diff summary", artifacts.DiffSummary);
+        WriteBlock(writer, "Commands", string.Join('\n', artifacts.Commands.Select(c => "$ " + c.ReplaceLineEndings(" "))));
+        WriteBlock(writer, "Hand-off", artifacts.HandOff);
     }
 
     /// <summary>The timeouts a run has, e.g. <c>start-to-close 00:30:00, stall 00:05:00</c>; null when it has none.</summary>

@@ -35,6 +35,11 @@ public sealed record RunView
     /// <summary>Why a queued run is not being picked up, when the fleet can tell (e.g. no live worker offers its runtime).</summary>
     public string? WaitingReason { get; init; }
     public RunUsageView Usage { get; init; } = new();
+    /// <summary>
+    /// What the last finished attempt changed in its workspace, the commands it ran and its hand-off note. Only in
+    /// <c>GET /api/runs/{id}</c>; pages of runs leave it out to stay small.
+    /// </summary>
+    public RunArtifacts? Artifacts { get; init; }
 }
 
 /// <summary>Steps, tool calls, tokens and cost so far.</summary>
@@ -64,6 +69,8 @@ public sealed record SubmitRunRequest
     public int? MaxAttempts { get; init; }
     /// <summary>Retry policy and timeouts for this run (override the agent's); <see cref="MaxAttempts"/> wins over <c>limits.maxAttempts</c>.</summary>
     public RunLimits? Limits { get; init; }
+    /// <summary>Optional repository to clone into the run's workspace (<c>{"repository": "...", "ref": "..."}</c>); overrides the agent's.</summary>
+    public WorkspaceSpec? Workspace { get; init; }
 }
 
 /// <summary>Answer of <c>POST /api/runs</c> (202) and <c>POST /api/runs/{id}/cancel</c>.</summary>

@@ -6,7 +6,8 @@ namespace Workers.Orchestrator.Api;
 
 static class RunViews
 {
-    public static RunView From(RunState run, IReadOnlySet<string> liveRuntimes) => new()
+    /// <summary>The view of <paramref name="run"/>; artifacts (up to a few hundred kB) only when asked, i.e. for one run, not for pages.</summary>
+    public static RunView From(RunState run, IReadOnlySet<string> liveRuntimes, bool withArtifacts = false) => new()
     {
         WaitingReason = run.CurrentState == RunStates.Queued && !liveRuntimes.Contains(run.Runtime)
             ? $"no live worker offers runtime '{run.Runtime}'" + (liveRuntimes.Count == 0
@@ -54,5 +55,6 @@ static class RunViews
             OutputTokens = run.OutputTokens,
             CostUsd = run.CostUsd,
         },
+        Artifacts = !withArtifacts || run.ArtifactsJson is null ? null : JsonSerializer.Deserialize<RunArtifacts>(run.ArtifactsJson, JsonSerializerOptions.Web),
     };
 }

@@ -58,6 +58,7 @@ static class RunsApi
             Tenant = body.Tenant,
             Labels = body.Labels,
             Limits = body.MaxAttempts is null ? body.Limits : (body.Limits ?? new RunLimits()) with { MaxAttempts = body.MaxAttempts },
+            Workspace = body.Workspace,
         };
         var verdict = admission.Admit(submit);
         if (!verdict.Admitted)
@@ -70,7 +71,7 @@ static class RunsApi
     static async Task<IResult> GetAsync(Guid runId, RunStore store, ILiveRuntimes live, CancellationToken cancellationToken)
     {
         var run = await store.LoadAsync(runId, cancellationToken).ConfigureAwait(false);
-        return run is null ? NotFound(runId) : Results.Ok(RunViews.From(run, live.Offered));
+        return run is null ? NotFound(runId) : Results.Ok(RunViews.From(run, live.Offered, withArtifacts: true));
     }
 
     static async Task<IResult> ListAsync(RunStore store, ILiveRuntimes live, string? state, string? runtime, string? agent, string? tenant, int? limit, string? cursor,

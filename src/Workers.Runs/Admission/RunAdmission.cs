@@ -60,11 +60,17 @@ public sealed class RunAdmission(IAgentCatalog catalog, ILiveRuntimes liveRuntim
         if (ResolvePolicy(request.Limits ?? new RunLimits(), agent.Limits, policy, out var runPolicy) is { } problem)
             return AdmissionResult.Reject(problem);
 
+        // The request's repository replaces the agent's as a whole: a request ref never applies to the agent's repository.
+        var workspace = request.Workspace ?? agent.Workspace;
+        if (workspace is not null && WorkspaceProblem(workspace, fromRequest: request.Workspace is not null) is { } workspaceProblem)
+            return AdmissionResult.Reject(workspaceProblem);
+
         var spec = new AgentSpec
         {
             Name = agent.Name,
             Runtime = runtime,
             Settings = agent.Settings.TryGetValue(runtime, out var settings) ? settings : null,
+            Workspace = workspace,
         };
         return AdmissionResult.Admit(runtime, runPolicy, spec);
     }
@@ -110,6 +116,12 @@ public sealed class RunAdmission(IAgentCatalog catalog, ILiveRuntimes liveRuntim
 
     static TimeSpan? OutOfRange(TimeSpan? value, bool allowZero) =>
         value is { } v && (v < TimeSpan.Zero || (!allowZero && v == TimeSpan.Zero) || v > MaxTimeout) ? v : null;
+
+    static string? WorkspaceProblem(WorkspaceSpec workspace, bool fromRequest)
+    {
+        var problem = WorkspaceAddress.RepositoryProblem(workspace.Repository) ?? WorkspaceAddress.RefProblem(workspace.Ref);
+        return problem is null ? null : fromRequest ? $"workspace.{problem}." : $"the agent's workspace.{problem}; fix the agents file.";
+    }
 
     string KnownAgents()
     {

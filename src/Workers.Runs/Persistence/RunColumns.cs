@@ -62,6 +62,7 @@ static class RunColumns
         new("stall_deadline_at", (r, d) => d.ToDb(r.StallDeadlineAt), (r, x, i, d) => r.StallDeadlineAt = Time(x, i, d)),
         // Derived, like due_at: lease renewal reads it to keep due_at at the earliest timer.
         new("deadline_at", (r, d) => d.ToDb(r.DeadlineAt), (_, _, _, _) => { }),
+        new("artifacts", (r, _) => Text(r.ArtifactsJson), (r, x, i, _) => r.ArtifactsJson = x.IsDBNull(i) ? null : x.GetString(i)),
     ];
 
     static object Millis(TimeSpan? value) => value is { } v ? (long)v.TotalMilliseconds : DBNull.Value;

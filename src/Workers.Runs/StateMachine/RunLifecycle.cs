@@ -102,6 +102,7 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         var run = context.Saga;
         run.Output = TruncateTail(context.Message.Output, Policy.MaxOutputLength);
         ApplyUsage(run, context.Message.Usage);
+        ApplyArtifacts(run, context.Message.Artifacts);
         Finish(run);
     }
 
@@ -114,6 +115,7 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         if (failure.Output is not null)
             run.Output = TruncateTail(failure.Output, Policy.MaxOutputLength);
         ApplyUsage(run, failure.Usage);
+        ApplyArtifacts(run, failure.Artifacts);
         run.UpdatedAt = Now;
     }
 
@@ -123,6 +125,7 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         run.LastError ??= $"cancelled: {context.Message.Reason ?? "stopped by its worker"}";
         run.ErrorKind ??= "cancelled";
         ApplyUsage(run, context.Message.Usage);
+        ApplyArtifacts(run, context.Message.Artifacts);
         Finish(run);
     }
 
@@ -292,7 +295,13 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
     }
 
     public void FinishCancel<T>(BehaviorContext<RunState, T> context)
-        where T : class => Finish(context.Saga);
+        where T : class
+    {
+        // A failure that ends a cancelled run still says what the attempt left behind.
+        if (context.Message is RunFailed failed)
+            ApplyArtifacts(context.Saga, failed.Artifacts);
+        Finish(context.Saga);
+    }
 
     /// <summary>The queue priority of a dispatch: the run's own, or the restart level after a lost or handed-back attempt.</summary>
     public static int DispatchPriority(RunState run) =>
@@ -341,6 +350,13 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         run.InputTokens = Math.Max(run.InputTokens, usage.InputTokens);
         run.OutputTokens = Math.Max(run.OutputTokens, usage.OutputTokens);
         run.CostUsd = Math.Max(run.CostUsd, usage.CostUsd);
+    }
+
+    /// <summary>An attempt without artifacts (an older worker) leaves the previous attempt's in place.</summary>
+    static void ApplyArtifacts(RunState run, RunArtifacts? artifacts)
+    {
+        if (artifacts is not null)
+            run.ArtifactsJson = JsonSerializer.Serialize(artifacts, JsonSerializerOptions.Web);
     }
 
     /// <summary>base × 2^exponent, capped; with jitter, ±20% so retries of a burst do not land together.</summary>

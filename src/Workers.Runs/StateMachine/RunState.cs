@@ -65,6 +65,9 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
     public string? LastError { get; set; }
     public string? ErrorKind { get; set; }
 
+    /// <summary>The <c>RunArtifacts</c> (JSON) of the last attempt whose result was accepted; null until one reports them.</summary>
+    public string? ArtifactsJson { get; set; }
+
     public int Steps { get; set; }
     public int ToolCalls { get; set; }
     public long InputTokens { get; set; }

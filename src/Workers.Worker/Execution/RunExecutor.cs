@@ -9,6 +9,7 @@ using Workers.ServiceDefaults.FaultInjection;
 using Workers.ServiceDefaults.Messaging;
 using Workers.Worker.Activity;
 using Workers.Worker.Leases;
+using Workers.Worker.Workspaces;
 
 namespace Workers.Worker.Execution;
 
@@ -24,6 +25,7 @@ public sealed partial class RunExecutor(
     RuntimeOffer runtimes,
     LeaseTable leases,
     SlotPool slots,
+    RunWorkspaces workspaces,
     WorkerIdentity identity,
     TimeProvider time,
     IOptions<WorkerOptions> options,
@@ -112,14 +114,18 @@ public sealed partial class RunExecutor(
 
     async Task RunAttemptAsync(ExecuteRun dispatch, ActiveRun run)
     {
-        var settings = options.Value;
         // Not linked to ApplicationStopping: on shutdown the drain lets runs finish within the grace period and then
         // stops the rest itself (with a reason), so they are handed back instead of abandoned.
-        var workspace = CreateWorkspace(settings, dispatch);
         AgentOutcome outcome;
-        try
+        RunArtifacts? artifacts;
+        // Disposing deletes the workspace (unless Workers:Worker:KeepWorkspaces), before the result is reported.
+        await using (var workspace = await workspaces.OpenAsync(dispatch, run.StopToken).ConfigureAwait(false))
         {
-            if (!runtimes.Offered.TryGetValue(dispatch.Agent.Runtime, out var runtime))
+            if (workspace.EarlyOutcome is { } early)
+            {
+                outcome = early;
+            }
+            else if (!runtimes.Offered.TryGetValue(dispatch.Agent.Runtime, out var runtime))
             {
                 outcome = new AgentOutcome.Failed($"runtime '{dispatch.Agent.Runtime}' is not offered by worker '{identity.WorkerId}' " +
                     $"(it offers: {string.Join(", ", runtimes.Offered.Keys)})", "runtime-unavailable", Retryable: true);
@@ -127,20 +133,16 @@ public sealed partial class RunExecutor(
             else
             {
                 var resumeFrom = runtime.SupportsCheckpoints && dispatch.Attempt > 1 ? await LastCheckpointAsync(run).ConfigureAwait(false) : null;
-                var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace, resumeFrom);
-                outcome = await runtime.RunAsync(invocation, run, run.StopToken).ConfigureAwait(false);
+                var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace.Directory, resumeFrom);
+                outcome = await runtime.RunAsync(invocation, workspace.Record(run), run.StopToken).ConfigureAwait(false);
             }
-        }
-        finally
-        {
-            if (!settings.KeepWorkspaces)
-                TryDelete(workspace);
+            artifacts = await workspace.CollectAsync(outcome).ConfigureAwait(false);
         }
 
         run.MarkAgentEnded();
         // The event log first, so it is complete by the time the run shows as finished.
         await activity.FlushAsync(run).ConfigureAwait(false);
-        await ReportAsync(dispatch, ToEvent(dispatch, run, outcome)).ConfigureAwait(false);
+        await ReportAsync(dispatch, RunResultArtifacts.With(ToEvent(dispatch, run, outcome), artifacts)).ConfigureAwait(false);
         LogFinished(logger, dispatch.RunId, dispatch.Attempt, outcome.GetType().Name);
     }
 
@@ -248,28 +250,6 @@ public sealed partial class RunExecutor(
                 FinishedAt = now,
             },
         };
-    }
-
-    static string CreateWorkspace(WorkerOptions settings, ExecuteRun dispatch)
-    {
-        var root = settings.WorkspaceRoot ?? Path.Combine(Path.GetTempPath(), "workers", "workspaces");
-        var path = Path.Combine(root, $"{dispatch.RunId:N}-{dispatch.Attempt}-{Guid.NewGuid().ToString("N")[..6]}");
-        Directory.CreateDirectory(path);
-        return path;
-    }
-
-    static void TryDelete(string path)
-    {
-        try
-        {
-            Directory.Delete(path, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
-        }
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Claimed run {RunId} attempt {Attempt} (lease {LeaseId})")]

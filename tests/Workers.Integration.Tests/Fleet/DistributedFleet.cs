@@ -9,7 +9,8 @@ namespace Workers.Integration.Tests.Fleet;
 /// <summary>
 /// A real distributed fleet for one test: a private RabbitMQ vhost and PostgreSQL database, an orchestrator
 /// process and worker processes, and an agents file with a <c>count</c> agent that logs every execution
-/// (run id, attempt, start and end in ns, pid) so tests can prove exactly-once and no overlap.
+/// (run id, attempt, start and end in ns, pid) so tests can prove exactly-once and no overlap, and an <c>edit</c> agent
+/// that changes its workspace.
 /// </summary>
 public sealed class DistributedFleet : IAsyncDisposable
 {
@@ -31,6 +32,9 @@ public sealed class DistributedFleet : IAsyncDisposable
     public ManagedProcess Orchestrator { get; private set; }
     public HttpClient Api { get; }
     public IReadOnlyList<ManagedProcess> Workers => _workers;
+
+    /// <summary>Where the agents file, the agents' scripts and the workspaces (under <c>workspaces/</c>) are.</summary>
+    public string AgentsDirectory => _directory;
 
     /// <summary>The execution log the <c>count</c> agent appends to.</summary>
     public string ExecutionLog => Path.Combine(_directory, "executions.log");
@@ -221,6 +225,7 @@ public sealed class DistributedFleet : IAsyncDisposable
             printf '{"type":"usage","steps":1,"inputTokens":120,"outputTokens":30,"costUsd":0.001}\n'
             printf '{"type":"result","output":"answer"}\n'
             """);
+        WriteEditAgent(directory);
         var seconds = agentSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
         File.WriteAllText(Path.Combine(directory, "agents.yaml"), $"""
             agents:
@@ -246,6 +251,10 @@ public sealed class DistributedFleet : IAsyncDisposable
                 runtime: claude-code
                 claude-code:
                   maxTurns: 3
+              edit:
+                runtime: process
+                process:
+                  command: ./edit.sh
             """ + (extraAgents is null ? "" : "\n" + extraAgents.TrimEnd() + "\n"));
     }
 
@@ -255,6 +264,31 @@ public sealed class DistributedFleet : IAsyncDisposable
         File.WriteAllText(path, text.Replace("\r", "", StringComparison.Ordinal));
         if (!OperatingSystem.IsWindows())
             File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    /// <summary>
+    /// The <c>edit</c> agent works in its workspace (a clone, when the run names a repository): appends to the tracked
+    /// README.md, writes a new NOTES.md, reports both shell commands as tool events, and leaves its workspace path in
+    /// <c>workspace-{run id}.txt</c> beside the agents file so a test can check the directory is gone afterwards.
+    /// </summary>
+    static void WriteEditAgent(string directory)
+    {
+        var script = Path.Combine(directory, "edit.sh");
+        File.WriteAllText(script, """
+            #!/usr/bin/env bash
+            set -euo pipefail
+            input=$(cat)
+            echo "$WORKERS_WORKSPACE" > "$WORKERS_AGENT_DIR/workspace-$WORKERS_RUN_ID.txt"
+            printf '{"type":"tool_started","tool":"shell","input":"echo edited >> README.md","callId":"1"}\n'
+            echo "edited" >> README.md
+            printf '{"type":"tool_completed","tool":"shell","callId":"1"}\n'
+            printf '{"type":"tool_started","tool":"Bash","input":{"command":"echo notes > NOTES.md"},"callId":"2"}\n'
+            echo "notes: $input" > NOTES.md
+            printf '{"type":"tool_completed","tool":"Bash","callId":"2"}\n'
+            printf '{"type":"result","output":"Edited README.md and wrote NOTES.md"}\n'
+            """.Replace("\r", "", StringComparison.Ordinal));
+        if (!OperatingSystem.IsWindows())
+            File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
     public async ValueTask DisposeAsync()

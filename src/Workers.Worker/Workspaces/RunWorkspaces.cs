@@ -1,0 +1,164 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Workers.Agents.Runtimes;
+using Workers.Contracts;
+
+namespace Workers.Worker.Workspaces;
+
+/// <summary>
+/// Makes each attempt's workspace under <see cref="WorkerOptions.WorkspaceRoot"/>: a fresh directory, the repository of
+/// the dispatch cloned into it if it names one. <see cref="RunWorkspace"/> records the artifacts after the run and
+/// deletes the directory unless <see cref="WorkerOptions.KeepWorkspaces"/> is set.
+/// </summary>
+public sealed partial class RunWorkspaces(IOptions<WorkerOptions> options, ILogger<RunWorkspaces> logger)
+{
+    /// <summary>Failure kind of a workspace directory that could not be made (the same kind the CLI runtimes use).</summary>
+    public const string WorkspaceKind = "workspace";
+
+    /// <summary>
+    /// Creates and fills the workspace of one attempt. Never throws for a failed clone: the returned workspace then carries
+    /// the outcome to report instead of running the agent (<see cref="RunWorkspace.EarlyOutcome"/>).
+    /// </summary>
+    public async Task<RunWorkspace> OpenAsync(ExecuteRun dispatch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(dispatch);
+        var settings = options.Value;
+        var root = settings.WorkspaceRoot ?? Path.Combine(Path.GetTempPath(), "workers", "workspaces");
+        var directory = Path.Combine(root, $"{dispatch.RunId:N}-{dispatch.Attempt}-{Guid.NewGuid().ToString("N")[..6]}");
+        var spec = dispatch.Agent.Workspace;
+        try
+        {
+            var prepared = await WorkspacePreparer.PrepareAsync(directory, spec, settings.WorkspaceCloneTimeout, cancellationToken).ConfigureAwait(false);
+            if (spec is not null)
+                LogCloned(logger, dispatch.RunId, dispatch.Attempt, spec.Repository, prepared.BaseCommit ?? "(empty repository)");
+            return new RunWorkspace(this, prepared, null);
+        }
+        catch (WorkspaceException ex)
+        {
+            LogCloneFailed(logger, dispatch.RunId, dispatch.Attempt, ex.Kind, ex.Message);
+            return new RunWorkspace(this, new PreparedWorkspace(directory, spec, null, null),
+                new AgentOutcome.Failed(ex.Message, ex.Kind, ex.Retryable));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A full disk or a bad WorkspaceRoot: another worker may do better.
+            LogCloneFailed(logger, dispatch.RunId, dispatch.Attempt, WorkspaceKind, ex.Message);
+            return new RunWorkspace(this, new PreparedWorkspace(directory, spec, null, null),
+                new AgentOutcome.Failed($"the workspace {directory} could not be made: {ex.Message}", WorkspaceKind, Retryable: true));
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return new RunWorkspace(this, new PreparedWorkspace(directory, spec, null, null), new AgentOutcome.Cancelled());
+        }
+    }
+
+    internal async Task<RunArtifacts?> CollectAsync(PreparedWorkspace workspace, CommandRecorder recorder, AgentOutcome outcome)
+    {
+        try
+        {
+            // Not the run's token: a stopped run's artifacts are recorded too, within their own deadline.
+            return await ArtifactCollector.CollectAsync(workspace, recorder, outcome, options.Value.WorkspaceCloneTimeout, CancellationToken.None)
+                .ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Artifacts are a record of the run, never a reason to lose its result.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogCollectFailed(logger, workspace.Directory, ex);
+            return null;
+        }
+    }
+
+    internal void Release(string directory)
+    {
+        if (options.Value.KeepWorkspaces)
+        {
+            LogKept(logger, directory);
+            return;
+        }
+        try
+        {
+            if (Directory.Exists(directory))
+                Directory.Delete(directory, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            LogDeleteFailed(logger, directory, ex.Message);
+        }
+    }
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Debug, Message = "Run {RunId} attempt {Attempt}: cloned {Repository} at {Commit}")]
+    static partial void LogCloned(ILogger logger, Guid runId, int attempt, string repository, string commit);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Warning, Message = "Run {RunId} attempt {Attempt}: workspace not prepared ({Kind}): {Reason}")]
+    static partial void LogCloneFailed(ILogger logger, Guid runId, int attempt, string kind, string reason);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Warning, Message = "Artifacts of workspace {Directory} could not be recorded")]
+    static partial void LogCollectFailed(ILogger logger, string directory, Exception exception);
+
+    [LoggerMessage(EventId = 43, Level = LogLevel.Information, Message = "Workspace {Directory} kept (Workers:Worker:KeepWorkspaces)")]
+    static partial void LogKept(ILogger logger, string directory);
+
+    [LoggerMessage(EventId = 44, Level = LogLevel.Warning, Message = "Workspace {Directory} could not be deleted: {Error}")]
+    static partial void LogDeleteFailed(ILogger logger, string directory, string error);
+}
+
+/// <summary>One attempt's workspace, from its preparation to its deletion (on dispose).</summary>
+public sealed class RunWorkspace : IAsyncDisposable
+{
+    readonly RunWorkspaces _owner;
+    readonly PreparedWorkspace _prepared;
+    CommandRecorder? _recorder;
+
+    internal RunWorkspace(RunWorkspaces owner, PreparedWorkspace prepared, AgentOutcome? earlyOutcome)
+    {
+        _owner = owner;
+        _prepared = prepared;
+        EarlyOutcome = earlyOutcome;
+    }
+
+    /// <summary>The agent's working directory.</summary>
+    public string Directory => _prepared.Directory;
+
+    /// <summary>Set when the workspace could not be prepared (a failed clone, or the run stopped meanwhile): report it and do not run the agent.</summary>
+    public AgentOutcome? EarlyOutcome { get; }
+
+    /// <summary>The sink to give the runtime: it forwards every event to <paramref name="events"/> and keeps the commands run.</summary>
+    public IAgentEventSink Record(IAgentEventSink events) => _recorder = new CommandRecorder(events);
+
+    /// <summary>The artifacts of the attempt that ended with <paramref name="outcome"/>; null if they could not be recorded or the agent never ran.</summary>
+    public Task<RunArtifacts?> CollectAsync(AgentOutcome outcome) =>
+        EarlyOutcome is not null
+            ? Task.FromResult<RunArtifacts?>(null)
+            : _owner.CollectAsync(_prepared, _recorder ?? new CommandRecorder(NoEvents.Instance), outcome);
+
+    /// <summary>Deletes the directory, unless <see cref="WorkerOptions.KeepWorkspaces"/> is set.</summary>
+    public ValueTask DisposeAsync()
+    {
+        _owner.Release(_prepared.Directory);
+        return ValueTask.CompletedTask;
+    }
+
+    sealed class NoEvents : IAgentEventSink
+    {
+        public static NoEvents Instance { get; } = new();
+
+        public void Emit(AgentEvent agentEvent)
+        {
+        }
+    }
+}
+
+/// <summary>Puts recorded artifacts on the result event of an attempt.</summary>
+public static class RunResultArtifacts
+{
+    /// <summary><paramref name="result"/> with <paramref name="artifacts"/> when it is a result that carries them; otherwise unchanged.</summary>
+    public static object With(object result, RunArtifacts? artifacts) => result switch
+    {
+        _ when artifacts is null => result,
+        RunSucceeded succeeded => succeeded with { Artifacts = artifacts },
+        RunFailed failed => failed with { Artifacts = artifacts },
+        RunCancelled cancelled => cancelled with { Artifacts = artifacts },
+        _ => result,
+    };
+}
