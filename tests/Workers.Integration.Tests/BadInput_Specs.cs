@@ -27,7 +27,7 @@ public sealed class BadInput_Specs
         }
 
         Assert.Contains("not valid JSON", await Rejected("{\"agent\": \"count\", "), StringComparison.Ordinal);
-        Assert.Contains("unknown agent 'ghost'; known agents: chatty, count, hang, reviewer", await Rejected("""{"agent":"ghost","input":"x"}"""), StringComparison.Ordinal);
+        Assert.Contains("unknown agent 'ghost'; known agents: chatty, count, edit, hang, reviewer", await Rejected("""{"agent":"ghost","input":"x"}"""), StringComparison.Ordinal);
         Assert.Contains("priority 12 is out of range; use 0 (lowest) to 9 (highest)", await Rejected("""{"agent":"count","input":"x","priority":12}"""), StringComparison.Ordinal);
         Assert.Contains("input is empty", await Rejected("""{"agent":"count","input":""}"""), StringComparison.Ordinal);
         Assert.Contains("the limit is 1048576", await Rejected(JsonSerializer.Serialize(new { agent = "count", input = new string('x', 1_100_000) })), StringComparison.Ordinal);

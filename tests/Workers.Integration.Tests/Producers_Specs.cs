@@ -49,6 +49,6 @@ public sealed class Producers_Specs
         await fleet.WaitForTerminalAsync([runId], TimeSpan.FromSeconds(60), Ct);
         var row = Assert.Single(await fleet.RowsAsync([runId], Ct));
         Assert.Equal("Rejected", row.State);
-        Assert.Contains("unknown agent 'nobody'; known agents: chatty, count, hang, reviewer", row.LastError, StringComparison.Ordinal);
+        Assert.Contains("unknown agent 'nobody'; known agents: chatty, count, edit, hang, reviewer", row.LastError, StringComparison.Ordinal);
     }
 }

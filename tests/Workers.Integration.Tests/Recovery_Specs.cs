@@ -65,6 +65,8 @@ public sealed class Recovery_Specs
         await WaitUntilRunningOnAsync(fleet, "worker-1", 1);
 
         var exit = await worker.StopAsync(TimeSpan.FromSeconds(40), Ct);
+        // The worker reported the result before it exited; the saga records it moments later.
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromSeconds(30), Ct);
 
         Assert.Equal(0, exit);
         var row = Assert.Single(await fleet.RowsAsync([id], Ct));
