@@ -65,8 +65,7 @@ public sealed partial class NativeRuntime : IAgentRuntime, IDisposable
         var problems = new List<SettingsProblem>();
         if (NativeSettings.Parse(invocation.Agent.Settings, problems) is not { } settings)
         {
-            var details = string.Join("; ", problems.Select(p => p.Field.Length == 0 ? p.Message : $"{p.Field} {p.Message}"));
-            return new AgentOutcome.Failed($"Agent '{agent}' has invalid native settings: {details}.", NativeFailureKinds.InvalidSettings, Retryable: false);
+            return SettingsValues.Invalid(agent, Name, problems, NativeFailureKinds.InvalidSettings);
         }
 
         if (ApiKeys.Resolve(settings.ApiKey, settings.BaseDirectory, out var problem) is not { } key)
