@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace Workers.Agents.Runtimes.Native;
 
 /// <summary>
@@ -91,4 +93,13 @@ public sealed class ModelPrice
     /// <summary>The cost of a call that used these tokens.</summary>
     public decimal Cost(long inputTokens, long outputTokens) =>
         ((inputTokens * InputPerMillionTokens) + (outputTokens * OutputPerMillionTokens)) / 1_000_000m;
+}
+
+/// <summary>Checks <see cref="NativeRuntimeOptions"/> at start; a failure names the setting, e.g. <c>Workers:Runtimes:Native:MaxRetries</c>.</summary>
+internal sealed class NativeRuntimeOptionsValidator : IValidateOptions<NativeRuntimeOptions>
+{
+    public ValidateOptionsResult Validate(string? name, NativeRuntimeOptions options) =>
+        options.IsValid(out var problem)
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"{NativeRuntimeOptions.SectionName}:{problem}.");
 }
