@@ -107,7 +107,7 @@ public sealed partial class NativeRuntime : IAgentRuntime, IDisposable
         McpToolSource mcp;
         try
         {
-            mcp = await McpToolSource.StartAsync(settings.McpServers, sandbox.Root, settings.BaseDirectory, _options.McpStartTimeout, cancellationToken)
+            mcp = await McpToolSource.StartAsync(settings.McpServers, sandbox.Root, settings.BaseDirectory, _options.McpStartTimeout, _options.CommandTimeout, cancellationToken)
                 .ConfigureAwait(false);
         }
         catch (McpServerException ex)
