@@ -112,4 +112,36 @@ public sealed class RegistrationTests : IDisposable
 
         Assert.Contains($"Workers:Runtimes:Process:{setting}", error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("MaxRetries", "50")]
+    [InlineData("CallTimeout", "00:00:00")]
+    [InlineData("CircuitBreakerFailureRatio", "2")]
+    [InlineData("MaxCheckpointLength", "10")]
+    public async Task Invalid_native_runtime_options_stop_the_host_naming_the_setting(string setting, string value)
+    {
+        var path = _directory.WriteFile("agents.yaml", "agents: {}\n");
+        using var host = BuildHost(new() { ["Workers:Agents:Path"] = path, [$"Workers:Runtimes:Native:{setting}"] = value });
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+
+        Assert.Contains($"Workers:Runtimes:Native:{setting}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_native_runtime_is_registered_with_its_price_table()
+    {
+        var path = _directory.WriteFile("agents.yaml", "agents: {}\n");
+        using var host = BuildHost(new()
+        {
+            ["Workers:Agents:Path"] = path,
+            ["Workers:Runtimes:Native:Prices:gpt-4o-mini:InputPerMillionTokens"] = "0.15",
+            ["Workers:Runtimes:Native:Prices:gpt-4o-mini:OutputPerMillionTokens"] = "0.6",
+        });
+
+        var runtime = Assert.Single(host.Services.GetServices<IAgentRuntime>(), r => r.Name == RuntimeNames.Native);
+        Assert.True(runtime.SupportsCheckpoints);
+        var price = host.Services.GetRequiredService<IOptions<Workers.Agents.Runtimes.Native.NativeRuntimeOptions>>().Value.Prices["gpt-4o-mini"];
+        Assert.Equal(0.75m, price.Cost(1_000_000, 1_000_000));
+    }
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 using Workers.Agents.Runtimes;
 using Workers.Agents.Runtimes.Cli;
@@ -36,8 +37,8 @@ public static class AgentRuntimeServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAgentRuntime, ProcessRuntime>());
         services.AddOptions<NativeRuntimeOptions>()
             .BindConfiguration(NativeRuntimeOptions.SectionName)
-            .Validate(static o => o.IsValid(out _), $"{NativeRuntimeOptions.SectionName} is invalid")
             .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<NativeRuntimeOptions>, NativeRuntimeOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAgentRuntime, NativeRuntime>());
         services.AddCliRuntimeOptions();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IAgentRuntime, ClaudeCodeRuntime>());

@@ -7,7 +7,7 @@ namespace Workers.Agents.Tests.Native;
 public sealed class McpToolTests : IDisposable
 {
     private const string Server = """
-        import json, os, sys
+        import json, os, sys, time
         for line in sys.stdin:
             msg = json.loads(line)
             if "id" not in msg:
@@ -18,7 +18,11 @@ public sealed class McpToolTests : IDisposable
                           "serverInfo": {"name": "shouter", "version": "1.0"}}
             elif method == "tools/list":
                 result = {"tools": [{"name": "shout", "description": "Upper-cases text.",
-                                     "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}]}
+                                     "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}},
+                                    {"name": "nap", "inputSchema": {"type": "object", "properties": {}}}]}
+            elif method == "tools/call" and msg["params"]["name"] == "nap":
+                time.sleep(30)
+                continue
             elif method == "tools/call":
                 args = msg["params"].get("arguments", {})
                 result = {"content": [{"type": "text", "text": args.get("text", "").upper() + " in " + os.path.basename(os.getcwd()) + " " + os.environ.get("GREETING", "-") + os.environ.get("WORKERS_TEST_SECRET", "")}], "isError": False}
@@ -55,5 +59,26 @@ public sealed class McpToolTests : IDisposable
         var offered = _h.Server.Requests[0].Body["tools"]!.AsArray().Select(t => (string?)t!["function"]!["name"]).ToList();
         Assert.Contains("shouter__shout", offered);
         Assert.Contains("read_file", offered);
+    }
+
+    [Fact]
+    public async Task An_mcp_call_that_takes_too_long_is_reported_to_the_model_as_an_error()
+    {
+        Assert.SkipUnless(
+            (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, "python3"))),
+            "python3 is not installed");
+        using var harness = new NativeHarness(o => o.CommandTimeout = TimeSpan.FromSeconds(1));
+        var script = harness.Directory.WriteExecutable("mcp/shouter.py", "#!/usr/bin/env python3\n" + Server);
+        harness.Server
+            .Then(OpenAiWire.ToolCalls(10, 1, ("n1", "shouter__nap", new { })))
+            .Then(OpenAiWire.Text("It fell asleep."));
+        var settings = harness.OpenAi(("mcpServers", new Dictionary<string, object> { ["shouter"] = new { command = "python3", args = new[] { script } } }));
+
+        var outcome = await harness.RunAsync(settings, "Nap.");
+
+        Assert.Equal(new AgentOutcome.Succeeded("It fell asleep."), outcome);
+        var completed = Assert.Single(harness.Events.Events.OfType<AgentEvent.ToolCompleted>());
+        Assert.True(completed.IsError);
+        Assert.Equal("Error: the MCP server 'shouter' did not answer within 1 seconds", completed.Output);
     }
 }

@@ -299,6 +299,20 @@ public sealed class NativeRuntimeTests : IDisposable
     }
 
     [Fact]
+    public async Task An_http_mcp_server_that_cannot_be_reached_fails_the_run_naming_it()
+    {
+        var url = $"http://127.0.0.1:{Workers.Testing.FreePort.Get()}/mcp";
+        var settings = _h.OpenAi(("mcpServers", new Dictionary<string, object> { ["remote-docs"] = new { url } }));
+
+        var failed = Assert.IsType<AgentOutcome.Failed>(await _h.RunAsync(settings, "Hi."));
+
+        Assert.Equal(NativeFailureKinds.McpServer, failed.Kind);
+        Assert.True(failed.Retryable);
+        Assert.StartsWith("MCP server 'remote-docs' failed to start: ", failed.Error, StringComparison.Ordinal);
+        Assert.Empty(_h.Server.Requests);
+    }
+
+    [Fact]
     public void The_runtime_supports_checkpoints()
     {
         IAgentRuntime runtime = _h.Runtime;

@@ -93,8 +93,7 @@ public abstract partial class CliRuntime : IAgentRuntime
         var problems = new List<SettingsProblem>();
         if (_dialect.ParseSettings(invocation.Agent.Settings, problems) is not { } settings)
         {
-            var details = string.Join("; ", problems.Select(p => p.Field.Length == 0 ? p.Message : $"{p.Field} {p.Message}"));
-            return new AgentOutcome.Failed($"Agent '{agent}' has invalid {_dialect.Runtime} settings: {details}.", CliFailureKinds.InvalidSettings, Retryable: false);
+            return SettingsValues.Invalid(agent, _dialect.Runtime, problems, CliFailureKinds.InvalidSettings);
         }
 
         var searchPath = settings.Env.TryGetValue("PATH", out var path) ? path : _environment.SearchPath;

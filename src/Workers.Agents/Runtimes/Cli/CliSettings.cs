@@ -133,7 +133,7 @@ internal sealed class CliSettings
         switch (setting.Kind)
         {
             case CliSettingKind.Text:
-                if (ScalarText(value) is { Length: > 0 } text && !string.IsNullOrWhiteSpace(text))
+                if (SettingsValues.ScalarText(value) is { Length: > 0 } text && !string.IsNullOrWhiteSpace(text))
                 {
                     return text;
                 }
@@ -142,7 +142,7 @@ internal sealed class CliSettings
                 return null;
 
             case CliSettingKind.Choice:
-                var choice = ScalarText(value);
+                var choice = SettingsValues.ScalarText(value);
                 if (choice is not null && setting.Choices!.Contains(choice, StringComparer.Ordinal))
                 {
                     return choice;
@@ -188,20 +188,7 @@ internal sealed class CliSettings
                 }
 
                 var list = new List<string>();
-                var index = 0;
-                foreach (var item in value.EnumerateArray())
-                {
-                    if (ScalarText(item) is { } itemText)
-                    {
-                        list.Add(itemText);
-                    }
-                    else
-                    {
-                        problems.Add(new($"{name}[{index}]", "must be a single value (text, number or boolean)"));
-                    }
-
-                    index++;
-                }
+                SettingsValues.ScalarList(value, name, list, problems);
 
                 return list;
 
@@ -219,7 +206,7 @@ internal sealed class CliSettings
                     {
                         problems.Add(new($"{name}.{entry.Name}", "is not a valid name"));
                     }
-                    else if (ScalarText(entry.Value) is { } entryText)
+                    else if (SettingsValues.ScalarText(entry.Value) is { } entryText)
                     {
                         map[entry.Name] = entryText;
                     }
@@ -235,14 +222,4 @@ internal sealed class CliSettings
                 throw new InvalidOperationException($"Unknown setting kind {setting.Kind}.");
         }
     }
-
-    /// <summary>The text of a scalar as written (numbers keep their exact form); null for lists, mappings and null.</summary>
-    private static string? ScalarText(JsonElement value) => value.ValueKind switch
-    {
-        JsonValueKind.String => value.GetString(),
-        JsonValueKind.Number => value.GetRawText(),
-        JsonValueKind.True => "true",
-        JsonValueKind.False => "false",
-        _ => null,
-    };
 }

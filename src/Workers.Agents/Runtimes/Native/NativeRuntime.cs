@@ -65,8 +65,7 @@ public sealed partial class NativeRuntime : IAgentRuntime, IDisposable
         var problems = new List<SettingsProblem>();
         if (NativeSettings.Parse(invocation.Agent.Settings, problems) is not { } settings)
         {
-            var details = string.Join("; ", problems.Select(p => p.Field.Length == 0 ? p.Message : $"{p.Field} {p.Message}"));
-            return new AgentOutcome.Failed($"Agent '{agent}' has invalid native settings: {details}.", NativeFailureKinds.InvalidSettings, Retryable: false);
+            return SettingsValues.Invalid(agent, Name, problems, NativeFailureKinds.InvalidSettings);
         }
 
         if (ApiKeys.Resolve(settings.ApiKey, settings.BaseDirectory, out var problem) is not { } key)
@@ -108,7 +107,7 @@ public sealed partial class NativeRuntime : IAgentRuntime, IDisposable
         McpToolSource mcp;
         try
         {
-            mcp = await McpToolSource.StartAsync(settings.McpServers, sandbox.Root, settings.BaseDirectory, _options.McpStartTimeout, cancellationToken)
+            mcp = await McpToolSource.StartAsync(settings.McpServers, sandbox.Root, settings.BaseDirectory, _options.McpStartTimeout, _options.CommandTimeout, cancellationToken)
                 .ConfigureAwait(false);
         }
         catch (McpServerException ex)

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Options;
+
 namespace Workers.Agents.Runtimes.Native;
 
 /// <summary>
@@ -39,7 +41,10 @@ public sealed class NativeRuntimeOptions
     /// <summary>How long an open circuit fails calls at once before letting one through. Default 30 seconds.</summary>
     public TimeSpan CircuitBreakerBreakDuration { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long the shell tool lets a command run before killing its process tree. Default 2 minutes.</summary>
+    /// <summary>
+    /// How long the shell tool lets a command run before killing its process group, and how long an MCP tool call may take
+    /// before it is reported to the model as failed. Default 2 minutes.
+    /// </summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>The most characters of a tool's output fed back to the model (the rest is cut with a note). Default 32 Ki.</summary>
@@ -91,4 +96,13 @@ public sealed class ModelPrice
     /// <summary>The cost of a call that used these tokens.</summary>
     public decimal Cost(long inputTokens, long outputTokens) =>
         ((inputTokens * InputPerMillionTokens) + (outputTokens * OutputPerMillionTokens)) / 1_000_000m;
+}
+
+/// <summary>Checks <see cref="NativeRuntimeOptions"/> at start; a failure names the setting, e.g. <c>Workers:Runtimes:Native:MaxRetries</c>.</summary>
+internal sealed class NativeRuntimeOptionsValidator : IValidateOptions<NativeRuntimeOptions>
+{
+    public ValidateOptionsResult Validate(string? name, NativeRuntimeOptions options) =>
+        options.IsValid(out var problem)
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"{NativeRuntimeOptions.SectionName}:{problem}.");
 }

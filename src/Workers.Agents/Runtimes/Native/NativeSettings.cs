@@ -315,20 +315,7 @@ internal sealed record NativeSettings(
             return;
         }
 
-        var index = 0;
-        foreach (var item in value.EnumerateArray())
-        {
-            if (Scalar(item) is { } text)
-            {
-                into.Add(text);
-            }
-            else
-            {
-                problems.Add(new($"{field}[{index}]", "must be a single value (text, number or boolean)"));
-            }
-
-            index++;
-        }
+        SettingsValues.ScalarList(value, field, into, problems);
     }
 
     private static void ParseEnv(JsonElement value, string field, Dictionary<string, string> env, List<SettingsProblem> problems)
@@ -341,7 +328,7 @@ internal sealed record NativeSettings(
 
         foreach (var variable in value.EnumerateObject())
         {
-            if (Scalar(variable.Value) is { } text && variable.Name.Length > 0 && !variable.Name.Contains('=', StringComparison.Ordinal))
+            if (SettingsValues.ScalarText(variable.Value) is { } text && variable.Name.Length > 0 && !variable.Name.Contains('=', StringComparison.Ordinal))
             {
                 env[variable.Name] = text;
             }
@@ -371,7 +358,7 @@ internal sealed record NativeSettings(
             return null;
         }
 
-        var text = Scalar(value);
+        var text = SettingsValues.ScalarText(value);
         if (decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && number >= min && number <= max
             && (min < 1 || number == decimal.Truncate(number)))
         {
@@ -384,13 +371,4 @@ internal sealed record NativeSettings(
     }
 
     private static string? Text(JsonElement value) => value.ValueKind == JsonValueKind.String ? value.GetString() : null;
-
-    private static string? Scalar(JsonElement value) => value.ValueKind switch
-    {
-        JsonValueKind.String => value.GetString(),
-        JsonValueKind.Number => value.GetRawText(),
-        JsonValueKind.True => "true",
-        JsonValueKind.False => "false",
-        _ => null,
-    };
 }

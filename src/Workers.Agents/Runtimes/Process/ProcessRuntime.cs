@@ -108,8 +108,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         var problems = new List<SettingsProblem>();
         if (ProcessSettings.Parse(invocation.Agent.Settings, problems) is not { } settings)
         {
-            var details = string.Join("; ", problems.Select(p => p.Field.Length == 0 ? p.Message : $"{p.Field} {p.Message}"));
-            return new AgentOutcome.Failed($"Agent '{agent}' has invalid process settings: {details}.", InvalidSettingsFailure, Retryable: false);
+            return SettingsValues.Invalid(agent, "process", problems, InvalidSettingsFailure);
         }
 
         var searchPath = settings.Env.TryGetValue("PATH", out var path) ? path : Environment.GetEnvironmentVariable("PATH");

@@ -93,20 +93,7 @@ internal sealed record ProcessSettings(
             return;
         }
 
-        var index = 0;
-        foreach (var item in value.EnumerateArray())
-        {
-            if (ScalarText(item) is { } text)
-            {
-                args.Add(text);
-            }
-            else
-            {
-                problems.Add(new($"{ArgsField}[{index}]", "must be a single value (text, number or boolean)"));
-            }
-
-            index++;
-        }
+        SettingsValues.ScalarList(value, ArgsField, args, problems);
     }
 
     private static void ParseEnv(JsonElement value, Dictionary<string, string> env, List<SettingsProblem> problems)
@@ -129,7 +116,7 @@ internal sealed record ProcessSettings(
             {
                 problems.Add(new(field, "is not a valid environment variable name"));
             }
-            else if (ScalarText(variable.Value) is { } text)
+            else if (SettingsValues.ScalarText(variable.Value) is { } text)
             {
                 env[variable.Name] = text;
             }
@@ -139,14 +126,4 @@ internal sealed record ProcessSettings(
             }
         }
     }
-
-    /// <summary>The text of a scalar as written (numbers keep their exact form); null for lists, mappings and null.</summary>
-    private static string? ScalarText(JsonElement value) => value.ValueKind switch
-    {
-        JsonValueKind.String => value.GetString(),
-        JsonValueKind.Number => value.GetRawText(),
-        JsonValueKind.True => "true",
-        JsonValueKind.False => "false",
-        _ => null,
-    };
 }

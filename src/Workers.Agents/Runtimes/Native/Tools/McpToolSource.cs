@@ -17,8 +17,11 @@ internal sealed class McpToolSource : IAsyncDisposable
 
     private readonly List<McpClient> _clients = [];
 
-    private McpToolSource()
+    private readonly TimeSpan _callTimeout;
+
+    private McpToolSource(TimeSpan callTimeout)
     {
+        _callTimeout = callTimeout;
     }
 
     public List<IAgentTool> Tools { get; } = [];
@@ -29,9 +32,9 @@ internal sealed class McpToolSource : IAsyncDisposable
 
     /// <summary>Starts every server; the first that fails throws <see cref="McpServerException"/> naming it, after stopping the others.</summary>
     public static async Task<McpToolSource> StartAsync(
-        IReadOnlyList<McpServerSettings> servers, string workspace, string? baseDirectory, TimeSpan startTimeout, CancellationToken cancellationToken)
+        IReadOnlyList<McpServerSettings> servers, string workspace, string? baseDirectory, TimeSpan startTimeout, TimeSpan callTimeout, CancellationToken cancellationToken)
     {
-        var source = new McpToolSource();
+        var source = new McpToolSource(callTimeout);
         try
         {
             foreach (var server in servers)
@@ -92,7 +95,7 @@ internal sealed class McpToolSource : IAsyncDisposable
             _clients.Add(client);
             foreach (var tool in await client.ListToolsAsync(cancellationToken: timeout.Token).ConfigureAwait(false))
             {
-                Tools.Add(new McpTool(server.Name, tool, client));
+                Tools.Add(new McpTool(server.Name, tool, client, _callTimeout));
             }
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
@@ -113,7 +116,7 @@ internal sealed class McpToolSource : IAsyncDisposable
             ? Path.GetFullPath(Path.Combine(baseDirectory, command))
             : command;
 
-    private sealed class McpTool(string server, McpClientTool tool, McpClient client) : IAgentTool
+    private sealed class McpTool(string server, McpClientTool tool, McpClient client, TimeSpan timeout) : IAgentTool
     {
         public ToolDefinition Definition { get; } = new(
             $"{server}__{tool.Name}",
@@ -125,10 +128,16 @@ internal sealed class McpToolSource : IAsyncDisposable
             var args = arguments.ValueKind == JsonValueKind.Object
                 ? arguments.EnumerateObject().ToDictionary(p => p.Name, p => (object?)p.Value.Clone(), StringComparer.Ordinal)
                 : [];
+            using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            deadline.CancelAfter(timeout);
             CallToolResult result;
             try
             {
-                result = await client.CallToolAsync(tool.Name, args, cancellationToken: cancellationToken).ConfigureAwait(false);
+                result = await client.CallToolAsync(tool.Name, args, cancellationToken: deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new ToolException($"the MCP server '{server}' did not answer within {timeout.TotalSeconds:0.#} seconds");
             }
             catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OutOfMemoryException)
             {
