@@ -1,6 +1,7 @@
 using Workers.Agents.Runtimes;
 using Workers.Agents.Runtimes.Native;
 using Workers.Agents.Runtimes.Native.Providers;
+using Workers.Testing;
 
 namespace Workers.Agents.Tests.Native;
 
