@@ -110,6 +110,13 @@ public static class Report
 
     static string FaultTitle(string workload) => workload switch
     {
+        "priority" => $"W2, priority under backlog: one worker × {PriorityRound.Slots} slots, already running; {PriorityRound.Low:N0} runs of the `short` agent " +
+            $"({BenchFleet.ShortSeconds * 1000:0} ms each) at priority {PriorityRound.LowPriority}, then {PriorityRound.High} at priority {PriorityRound.HighPriority}, " +
+            "published through MassTransit as fast as the broker confirms them (16 at a time). Same workload as the peer's `w2-priority.js`.",
+        "density" => DensityRound.Title,
+        "latency" => LatencyRound.Title,
+        "embedded" => EmbeddedRound.Title,
+        "bullmq" => PeerBenchmarks.Title,
         "crash-spare" => $"W3 with spare capacity, kill → restart: {CrashRound.SpareRuns} runs of the `count` agent ({BenchFleet.CountSeconds:0} s each) on " +
             $"{CrashRound.WorkerCount} workers × {CrashRound.Slots} slots, so the survivor has free slots when the lost runs come back; " +
             $"{CrashRound.KillAfter.TotalSeconds:0} s after the first submit one worker and its agents are killed with SIGKILL. Default lease 10 s, heartbeat 2 s. " +
@@ -164,6 +171,11 @@ public static class Report
         {
             "crash" => "## Results: W3, crash recovery",
             "crash-spare" => "## Results: W3 with spare capacity, kill → restart",
+            "priority" => "## Results: W2, priority under backlog",
+            "density" => "## Results: W5, density",
+            "latency" => "## Results: W6, dispatch latency at half the maximum rate",
+            "embedded" => "## Results: W1 embedded (`workers dev`: in-memory bus, SQLite)",
+            "bullmq" => "## Results: the peer, BullMQ W1-W3 (same invocation)",
             _ => "## Results: W4, cancellation latency",
         });
         text.AppendLine();
