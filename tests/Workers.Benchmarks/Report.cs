@@ -136,7 +136,13 @@ public static class Report
         ArgumentNullException.ThrowIfNull(headline);
         var text = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
-        text.AppendLine(inv, $"{FaultTitle(workload)} {rounds.Count} round(s), each on a fresh vhost, database and fleet" +
+        var fresh = workload switch
+        {
+            "embedded" => "each with a fresh `workers dev` process and SQLite file",
+            "bullmq" => "each running the three scripts afresh (each empties its queue first)",
+            _ => "each on a fresh vhost, database and fleet",
+        };
+        text.AppendLine(inv, $"{FaultTitle(workload)} {rounds.Count} round(s), {fresh}" +
             $"{(failures > 0 ? $"; {failures} failed round attempt(s) repeated" : "")}.");
         text.AppendLine();
         text.AppendLine("| figure | min | median | max |");

@@ -80,7 +80,7 @@ def main():
     with open(sys.argv[1], encoding="utf-8") as document:
         figures = {m.group(1): json.loads(m.group(2)) for m in FIGURES.finditer(document.read())}
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5))
-    bars(left, pick(figures, THROUGHPUT), "Throughput (median, whiskers min-max)", "runs/s")
+    bars(left, pick(figures, THROUGHPUT), "Throughput (median, whiskers min-max; log scale)", "runs/s", log=True)
     bars(right, pick(figures, LATENCY), "Latency (median, whiskers min-max; log scale)", "ms", log=True)
     fig.suptitle("workers-bench on one shared 2-core machine (docs/benchmarks.md has the conditions)")
     fig.tight_layout()
