@@ -3,6 +3,8 @@ using System.Globalization;
 
 using MassTransit;
 
+using Workers.Testing;
+
 namespace Workers.Benchmarks;
 
 /// <summary>
@@ -16,7 +18,7 @@ public static class DensityRound
     public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(2);
 
     /// <summary>How long the round keeps every run Running after the last one started, watching.</summary>
-    public static readonly TimeSpan Hold = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan Hold = TimeSpan.FromSeconds(20);
 
     static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(200);
     const int TreeEvery = 5;
@@ -83,6 +85,8 @@ public static class DensityRound
                         throw new TimeoutException($"not all {n} runs Running after {options.RoundTimeoutSeconds} s (--round-timeout)");
                 }
                 await submitting;
+                var runningAtEnd = await database.CountInStateAsync(ids, "Running", cancellationToken);
+                var agentsAtEnd = ProcessMemory.Descendants(worker.Pid).Count;
                 var unanswered = fleet.LogText(worker).Split('\n').Count(l => l.Contains("got no answer in time", StringComparison.Ordinal) && l.Contains("Heartbeat", StringComparison.Ordinal));
 
                 var figures = new Dictionary<Figure, double>
@@ -94,14 +98,18 @@ public static class DensityRound
                     [DensityFigures.PerRun] = (watch.PeakWorker - idle) / 1024.0 / n,
                     [DensityFigures.AgentsRss] = watch.PeakAgents / 1048576.0,
                     [DensityFigures.AgentsPerRun] = watch.PeakAgents / 1024.0 / n,
+                    [DensityFigures.AgentsPss] = watch.PeakAgentsPss / 1048576.0,
+                    [DensityFigures.AgentsPssPerRun] = watch.PeakAgentsPss / 1024.0 / n,
                     [DensityFigures.PeakAgents] = watch.PeakAgentCount,
+                    [DensityFigures.AgentsAtEnd] = agentsAtEnd,
+                    [DensityFigures.RunningAtEnd] = runningAtEnd,
                     [DensityFigures.MaxGap] = watch.MaxGap.TotalSeconds,
                     [DensityFigures.LateGaps] = watch.Gaps.Count(g => g > 2 * Heartbeat),
                     [DensityFigures.Unanswered] = unanswered,
                 };
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"density round {round}: worker RSS idle {figures[DensityFigures.IdleRss]:0.0} MiB, peak {figures[DensityFigures.PeakRss]:0.0} MiB " +
-                    $"({figures[DensityFigures.PerRun]:0.0} KiB per run); agents {figures[DensityFigures.AgentsRss]:0.0} MiB; " +
+                    $"({figures[DensityFigures.PerRun]:0.0} KiB per run); agents RSS {figures[DensityFigures.AgentsRss]:0.0} MiB, PSS {figures[DensityFigures.AgentsPss]:0.0} MiB; " +
                     $"max heartbeat gap {figures[DensityFigures.MaxGap]:0.00} s, {figures[DensityFigures.LateGaps]} > {2 * Heartbeat.TotalSeconds:0} s, {unanswered} unanswered"));
                 return figures;
             }
@@ -118,23 +126,22 @@ public static class DensityRound
         }
         finally
         {
+            await KillAgentsAsync(worker.Pid, agents);
             await fleet.StopProcessesAsync(CancellationToken.None);
-            // The agents were killed with the worker's tree; one that escaped it would hold a slot of the machine for minutes.
-            foreach (var pid in agents.Where(p => !Fault.IsGone(p)))
-            {
-                try
-                {
-                    using var left = Process.GetProcessById(pid);
-                    left.Kill();
-                }
-                catch (ArgumentException)
-                {
-                }
-                catch (InvalidOperationException)
-                {
-                }
-            }
         }
+    }
+
+    /// <summary>
+    /// SIGKILLs the worker and every agent below it in one <c>kill</c>: a tree kill through <see cref="System.Diagnostics.Process"/>
+    /// walks /proc once per process and takes minutes for a thousand. Pids seen earlier are included, as they may have been
+    /// reparented already; a pid reused meanwhile by an unrelated process is the accepted risk of a benchmark on its own machine.
+    /// </summary>
+    static async Task KillAgentsAsync(int workerPid, HashSet<int> seen)
+    {
+        var pids = ProcessMemory.Descendants(workerPid).Concat(seen.Where(p => !Fault.IsGone(p))).Prepend(workerPid).Distinct()
+            .Select(p => p.ToString(CultureInfo.InvariantCulture)).ToList();
+        await using var kill = ManagedProcess.Start("kill", ["-KILL", .. pids], new ManagedProcessOptions { Name = "kill" });
+        await kill.WaitForExitAsync(TimeSpan.FromSeconds(30), CancellationToken.None);
     }
 
     /// <summary>What the round has seen so far.</summary>
@@ -156,6 +163,8 @@ public static class DensityRound
 
         public long PeakAgents { get; private set; }
 
+        public long PeakAgentsPss { get; private set; }
+
         public int PeakAgentCount { get; private set; }
 
         public async Task SampleAsync(RunDatabase database, int workerPid, HashSet<int> agents, bool tree, CancellationToken cancellationToken)
@@ -176,7 +185,8 @@ public static class DensityRound
             agents.UnionWith(below);
             Agents = below.Count;
             PeakAgentCount = Math.Max(PeakAgentCount, below.Count);
-            PeakAgents = Math.Max(PeakAgents, below.Sum(p => ProcessMemory.Rss(p)));
+            PeakAgents = Math.Max(PeakAgents, below.Sum(ProcessMemory.Rss));
+            PeakAgentsPss = Math.Max(PeakAgentsPss, below.Sum(ProcessMemory.Pss));
         }
     }
 }
@@ -195,7 +205,13 @@ public static class DensityFigures
         "Sum of `VmRSS` over every process below the worker (the agents and whatever the process runtime keeps per run), the highest sum seen. " +
         "Shared pages (libc, the `sleep` binary) are counted once per process, so this overstates the real cost.");
     public static readonly Figure AgentsPerRun = new("w5_agents_per_run_kib", "agent processes' RSS per run, KiB", 1, "The sum above / runs.");
+    public static readonly Figure AgentsPss = new("w5_agents_pss_mib", "**agent processes' PSS (sum at peak), MiB**", 1,
+        "As above with `Pss` from /proc/<pid>/smaps_rollup: each shared page divided among the processes that map it, so the sum is what they really cost.");
+    public static readonly Figure AgentsPssPerRun = new("w5_agents_pss_per_run_kib", "**agent processes' PSS per run, KiB**", 1, "The PSS sum / runs.");
     public static readonly Figure PeakAgents = new("w5_processes", "processes below the worker (peak)", 0, "How many processes per run the process runtime leaves alive while the agent runs, × runs.");
+    public static readonly Figure AgentsAtEnd = new("w5_processes_end", "processes below the worker at the end", 0, "Counted once more just before the fleet is stopped.");
+    public static readonly Figure RunningAtEnd = new("w5_running_end", "runs still Running at the end", 0,
+        "In the saga table just before the fleet is stopped. Should equal the runs: an idle run has nothing to end it.");
     public static readonly Figure MaxGap = new("w5_max_heartbeat_gap_s", "**largest gap between heartbeats, s**", 2,
         $"Largest difference between consecutive values of the worker's `workers.last_seen_at` (the orchestrator's clock when it handled a heartbeat; " +
         $"the worker sends one every {DensityRound.Heartbeat.TotalSeconds:0} s), from just before the first submit to the end of the round.");
@@ -204,5 +220,5 @@ public static class DensityFigures
         "Lines of the worker's own log for heartbeats whose request timed out. Should be 0.");
 
     public static readonly IReadOnlyList<Figure> All =
-        [Runs, AllRunning, IdleRss, PeakRss, PerRun, AgentsRss, AgentsPerRun, PeakAgents, MaxGap, LateGaps, Unanswered, Figures.LoadBefore];
+        [Runs, AllRunning, IdleRss, PeakRss, PerRun, AgentsRss, AgentsPerRun, AgentsPss, AgentsPssPerRun, PeakAgents, AgentsAtEnd, RunningAtEnd, MaxGap, LateGaps, Unanswered, Figures.LoadBefore];
 }

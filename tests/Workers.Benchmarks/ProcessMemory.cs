@@ -6,15 +6,20 @@ namespace Workers.Benchmarks;
 public static class ProcessMemory
 {
     /// <summary><c>VmRSS</c> of a process in bytes; 0 if it is gone.</summary>
-    public static long Rss(int pid)
+    public static long Rss(int pid) => Field($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status", "VmRSS:");
+
+    /// <summary>Proportional set size (<c>Pss</c> of <c>smaps_rollup</c>) in bytes: shared pages split among their users; 0 if it is gone.</summary>
+    public static long Pss(int pid) => Field($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/smaps_rollup", "Pss:");
+
+    /// <summary>A "Name:   123 kB" line of a /proc file, in bytes.</summary>
+    static long Field(string path, string name)
     {
         try
         {
-            foreach (var line in File.ReadLines($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/status"))
+            foreach (var line in File.ReadLines(path))
             {
-                // "VmRSS:     123456 kB"
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                    return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture) * 1024;
+                if (line.StartsWith(name, StringComparison.Ordinal))
+                    return long.Parse(line.AsSpan(name.Length).Trim().TrimEnd("kB").Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture) * 1024;
             }
         }
         catch (IOException)

@@ -238,9 +238,10 @@ public static class Report
         ```sh
         dotnet build -c Release Workers.sln          # the benchmark starts these Release builds; it does not build them
         dotnet run -c Release --project tests/Workers.Benchmarks -- --runs 10000 --rounds 3 --workers 2 --slots 16
-        dotnet run -c Release --project tests/Workers.Benchmarks -- --workload crash --rounds 3    # W3: kill a worker
-        dotnet run -c Release --project tests/Workers.Benchmarks -- --workload cancel --rounds 3   # W4: cancellation latency
+        dotnet run -c Release --project tests/Workers.Benchmarks -- --workload all --rounds 3      # every workload (W1-W6, floors, BullMQ)
         ```
+
+        ![Throughput and latency, medians with min-max whiskers](benchmarks.png)
 
         Needs RabbitMQ (with the management plugin) and PostgreSQL, as for the tests: `RABBITMQ_URL`,
         `RABBITMQ_MANAGEMENT_URL`, `POSTGRES_URL` (defaults: the local services `scripts/test.sh` sets up). `--skip-floor`
