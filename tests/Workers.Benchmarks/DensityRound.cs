@@ -35,15 +35,10 @@ public static class DensityRound
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(progress);
         var n = options.DensityRuns;
-        progress.WriteLine($"density round {round}: starting the fleet (orchestrator + 1 worker × {n} slots)");
-        await using var fleet = await BenchFleet.StartAsync(hosts, 1, n, cancellationToken);
-        fleet.KeepDirectory = options.KeepLogs;
-        var worker = fleet.Workers[0];
-        HashSet<int> agents = [];
-        try
+        return await Fault.InFleetAsync(options, hosts, "density", round, 1, n, progress, async (fleet, database, bus) =>
         {
-            await using var database = await RunDatabase.OpenAsync(fleet.Database, cancellationToken);
-            var bus = await Fault.StartBusAndWarmUpAsync(fleet, database, cancellationToken);
+            var worker = fleet.Workers[0];
+            HashSet<int> agents = [];
             try
             {
                 // Idle: the warm-up run is done; give the worker a moment to settle (GC, JIT'd paths) and take the lowest of a few samples.
@@ -115,20 +110,10 @@ public static class DensityRound
             }
             finally
             {
-                await bus.StopAsync(CancellationToken.None);
+                await KillAgentsAsync(worker.Pid, agents);
+                await fleet.StopProcessesAsync(CancellationToken.None);
             }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            fleet.KeepDirectory = true;
-            progress.WriteLine($"density round {round} failed; process logs kept in {fleet.Directory}");
-            throw;
-        }
-        finally
-        {
-            await KillAgentsAsync(worker.Pid, agents);
-            await fleet.StopProcessesAsync(CancellationToken.None);
-        }
+        }, cancellationToken);
     }
 
     /// <summary>

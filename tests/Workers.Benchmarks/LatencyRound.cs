@@ -24,73 +24,55 @@ public static class LatencyRound
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(progress);
         var n = Math.Max(1, (int)Math.Ceiling(rate * options.LatencySeconds));
-        progress.WriteLine($"latency round {round}: starting the fleet (orchestrator + {options.Workers} workers × {options.Slots} slots)");
-        await using var fleet = await BenchFleet.StartAsync(hosts, options.Workers, options.Slots, cancellationToken);
-        fleet.KeepDirectory = options.KeepLogs;
-        try
+        return await Fault.InFleetAsync(options, hosts, "latency", round, options.Workers, options.Slots, progress, async (fleet, database, bus) =>
         {
-            await using var database = await RunDatabase.OpenAsync(fleet.Database, cancellationToken);
-            var bus = await Fault.StartBusAndWarmUpAsync(fleet, database, cancellationToken);
-            try
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"latency round {round}: {n:N0} runs at {rate:0.#} runs/s"));
+            var ids = Enumerable.Range(0, n).Select(_ => NewId.NextGuid()).ToArray();
+            var publishedAt = new DateTimeOffset[n];
+            var pending = new List<Task>(n);
+            var clock = Stopwatch.StartNew();
+            for (var i = 0; i < n; i++)
             {
-                progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"latency round {round}: {n:N0} runs at {rate:0.#} runs/s"));
-                var ids = Enumerable.Range(0, n).Select(_ => NewId.NextGuid()).ToArray();
-                var publishedAt = new DateTimeOffset[n];
-                var pending = new List<Task>(n);
-                var clock = Stopwatch.StartNew();
-                for (var i = 0; i < n; i++)
-                {
-                    // Paced against the start, not the previous publish, so a late tick does not slow the whole series.
-                    var due = TimeSpan.FromSeconds(i / rate);
-                    if (due - clock.Elapsed is { TotalMilliseconds: > 1 } wait)
-                        await Task.Delay(wait, cancellationToken);
-                    publishedAt[i] = DateTimeOffset.UtcNow;
-                    pending.Add(bus.Publish(new SubmitRun { RunId = ids[i], Agent = BenchFleet.Agent, Input = "bench", Priority = Random.Shared.Next(0, 10) },
-                        cancellationToken));
-                    if (i % 64 == 0)
-                        fleet.ThrowIfAnyExited();
-                }
-                var pacedFor = clock.Elapsed;
-                await Task.WhenAll(pending);
-                await Fault.WaitAsync(async () => await database.TerminalCountAsync(ids, cancellationToken) == n, fleet, null,
-                    TimeSpan.FromSeconds(options.RoundTimeoutSeconds), $"all {n:N0} runs terminal", cancellationToken);
+                // Paced against the start, not the previous publish, so a late tick does not slow the whole series.
+                var due = TimeSpan.FromSeconds(i / rate);
+                if (due - clock.Elapsed is { TotalMilliseconds: > 1 } wait)
+                    await Task.Delay(wait, cancellationToken);
+                publishedAt[i] = DateTimeOffset.UtcNow;
+                pending.Add(bus.Publish(new SubmitRun { RunId = ids[i], Agent = BenchFleet.Agent, Input = "bench", Priority = Random.Shared.Next(0, 10) },
+                    cancellationToken));
+                if (i % 64 == 0)
+                    fleet.ThrowIfAnyExited();
+            }
+            var pacedFor = clock.Elapsed;
+            await Task.WhenAll(pending);
+            await Fault.WaitAsync(async () => await database.TerminalCountAsync(ids, cancellationToken) == n, fleet, null,
+                TimeSpan.FromSeconds(options.RoundTimeoutSeconds), $"all {n:N0} runs terminal", cancellationToken);
 
-                var rows = await database.RowsAsync(ids, cancellationToken);
-                var index = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
-                var started = rows.Where(r => r.StartedAt is not null).ToList();
-                var latency = Fault.Sorted(started.Select(r => (r.StartedAt!.Value - publishedAt[index[r.RunId]]).TotalMilliseconds));
-                var intake = Fault.Sorted(rows.Select(r => (r.SubmittedAt - publishedAt[index[r.RunId]]).TotalMilliseconds));
-                var saga = Fault.Sorted(started.Select(r => (r.StartedAt!.Value - r.SubmittedAt).TotalMilliseconds));
-                var figures = new Dictionary<Figure, double>
-                {
-                    [LatencyFigures.TargetRate] = rate,
-                    [LatencyFigures.AchievedRate] = n / Math.Max(pacedFor.TotalSeconds, 1e-3),
-                    [LatencyFigures.Runs] = n,
-                    [LatencyFigures.P50] = Stats.Percentile(latency, 0.50),
-                    [LatencyFigures.P99] = Stats.Percentile(latency, 0.99),
-                    [LatencyFigures.Max] = latency.Count > 0 ? latency[^1] : double.NaN,
-                    [LatencyFigures.IntakeP50] = Stats.Percentile(intake, 0.50),
-                    [LatencyFigures.IntakeP99] = Stats.Percentile(intake, 0.99),
-                    [LatencyFigures.SagaP50] = Stats.Percentile(saga, 0.50),
-                    [LatencyFigures.SagaP99] = Stats.Percentile(saga, 0.99),
-                    [LatencyFigures.NotSucceeded] = rows.Count(r => r.State != "Succeeded") + (n - rows.Count),
-                };
-                progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"latency round {round}: submit → start p50 {figures[LatencyFigures.P50]:0.0} ms, p99 {figures[LatencyFigures.P99]:0.0} ms " +
-                    $"at {figures[LatencyFigures.AchievedRate]:0.#} runs/s"));
-                return figures;
-            }
-            finally
+            var rows = await database.RowsAsync(ids, cancellationToken);
+            var index = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+            var started = rows.Where(r => r.StartedAt is not null).ToList();
+            var latency = Fault.Sorted(started.Select(r => (r.StartedAt!.Value - publishedAt[index[r.RunId]]).TotalMilliseconds));
+            var intake = Fault.Sorted(rows.Select(r => (r.SubmittedAt - publishedAt[index[r.RunId]]).TotalMilliseconds));
+            var saga = Fault.Sorted(started.Select(r => (r.StartedAt!.Value - r.SubmittedAt).TotalMilliseconds));
+            var figures = new Dictionary<Figure, double>
             {
-                await bus.StopAsync(CancellationToken.None);
-            }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            fleet.KeepDirectory = true;
-            progress.WriteLine($"latency round {round} failed; process logs kept in {fleet.Directory}");
-            throw;
-        }
+                [LatencyFigures.TargetRate] = rate,
+                [LatencyFigures.AchievedRate] = n / Math.Max(pacedFor.TotalSeconds, 1e-3),
+                [LatencyFigures.Runs] = n,
+                [LatencyFigures.P50] = Stats.Percentile(latency, 0.50),
+                [LatencyFigures.P99] = Stats.Percentile(latency, 0.99),
+                [LatencyFigures.Max] = latency.Count > 0 ? latency[^1] : double.NaN,
+                [LatencyFigures.IntakeP50] = Stats.Percentile(intake, 0.50),
+                [LatencyFigures.IntakeP99] = Stats.Percentile(intake, 0.99),
+                [LatencyFigures.SagaP50] = Stats.Percentile(saga, 0.50),
+                [LatencyFigures.SagaP99] = Stats.Percentile(saga, 0.99),
+                [LatencyFigures.NotSucceeded] = rows.Count(r => r.State != "Succeeded") + (n - rows.Count),
+            };
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"latency round {round}: submit → start p50 {figures[LatencyFigures.P50]:0.0} ms, p99 {figures[LatencyFigures.P99]:0.0} ms " +
+                $"at {figures[LatencyFigures.AchievedRate]:0.#} runs/s"));
+            return figures;
+        }, cancellationToken);
     }
 }
 

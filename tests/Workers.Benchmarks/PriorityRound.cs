@@ -23,45 +23,27 @@ public static class PriorityRound
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(progress);
-        progress.WriteLine($"priority round {round}: starting the fleet (orchestrator + 1 worker × {Slots} slots)");
-        await using var fleet = await BenchFleet.StartAsync(hosts, 1, Slots, cancellationToken);
-        fleet.KeepDirectory = options.KeepLogs;
-        try
+        return await Fault.InFleetAsync(options, hosts, "priority", round, 1, Slots, progress, async (fleet, database, bus) =>
         {
-            await using var database = await RunDatabase.OpenAsync(fleet.Database, cancellationToken);
-            var bus = await Fault.StartBusAndWarmUpAsync(fleet, database, cancellationToken);
-            try
-            {
-                var lows = Enumerable.Range(0, Low).Select(_ => NewId.NextGuid()).ToArray();
-                var highs = Enumerable.Range(0, High).Select(_ => NewId.NextGuid()).ToArray();
-                await SubmitAsync(bus, lows, LowPriority, cancellationToken);
-                // The same clock as the saga's timestamps (this machine's wall clock).
-                var highSubmittedAt = DateTimeOffset.UtcNow;
-                await SubmitAsync(bus, highs, HighPriority, cancellationToken);
-                progress.WriteLine($"priority round {round}: {Low:N0} low then {High} high submitted; waiting for all to finish");
+            var lows = Enumerable.Range(0, Low).Select(_ => NewId.NextGuid()).ToArray();
+            var highs = Enumerable.Range(0, High).Select(_ => NewId.NextGuid()).ToArray();
+            await SubmitAsync(bus, lows, LowPriority, cancellationToken);
+            // The same clock as the saga's timestamps (this machine's wall clock).
+            var highSubmittedAt = DateTimeOffset.UtcNow;
+            await SubmitAsync(bus, highs, HighPriority, cancellationToken);
+            progress.WriteLine($"priority round {round}: {Low:N0} low then {High} high submitted; waiting for all to finish");
 
-                var all = lows.Concat(highs).ToArray();
-                await Fault.WaitAsync(async () => await database.TerminalCountAsync(all, cancellationToken) == all.Length, fleet, null,
-                    TimeSpan.FromSeconds(options.RoundTimeoutSeconds), $"all {all.Length:N0} runs terminal", cancellationToken);
+            var all = lows.Concat(highs).ToArray();
+            await Fault.WaitAsync(async () => await database.TerminalCountAsync(all, cancellationToken) == all.Length, fleet, null,
+                TimeSpan.FromSeconds(options.RoundTimeoutSeconds), $"all {all.Length:N0} runs terminal", cancellationToken);
 
-                var rows = await database.RowsAsync(all, cancellationToken);
-                var figures = Figures(rows, highs.ToHashSet(), highSubmittedAt);
-                progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"priority round {round}: high ranks median {figures[PriorityFigures.RankMedian]:0}, max {figures[PriorityFigures.RankMax]:0}; " +
-                    $"{figures[PriorityFigures.DoneBefore]:0} done before the highs, {figures[PriorityFigures.Overtaking]:0} lows overtaking"));
-                return figures;
-            }
-            finally
-            {
-                await bus.StopAsync(CancellationToken.None);
-            }
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            fleet.KeepDirectory = true;
-            progress.WriteLine($"priority round {round} failed; process logs kept in {fleet.Directory}");
-            throw;
-        }
+            var rows = await database.RowsAsync(all, cancellationToken);
+            var figures = Figures(rows, highs.ToHashSet(), highSubmittedAt);
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"priority round {round}: high ranks median {figures[PriorityFigures.RankMedian]:0}, max {figures[PriorityFigures.RankMax]:0}; " +
+                $"{figures[PriorityFigures.DoneBefore]:0} done before the highs, {figures[PriorityFigures.Overtaking]:0} lows overtaking"));
+            return figures;
+        }, cancellationToken);
     }
 
     /// <summary>Publishes in order, 16 awaiting their confirm at once (so the lows are all in before the first high).</summary>
