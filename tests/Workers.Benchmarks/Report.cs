@@ -192,11 +192,14 @@ public static class Report
         text.AppendLine(inv, $"| command | `dotnet run -c Release --project tests/Workers.Benchmarks --{(options.CommandLine.Length > 0 ? " " + options.CommandLine : "")}` |");
         text.AppendLine();
         text.Append(results);
-        text.AppendLine();
-        text.AppendLine("What each figure means:");
-        text.AppendLine();
-        foreach (var figure in figures)
-            text.AppendLine(inv, $"* **{figure.Label.Replace("**", "", StringComparison.Ordinal)}**: {figure.Meaning}");
+        if (figures.Count > 0)
+        {
+            text.AppendLine();
+            text.AppendLine("What each figure means:");
+            text.AppendLine();
+            foreach (var figure in figures)
+                text.AppendLine(inv, $"* **{figure.Label.Replace("**", "", StringComparison.Ordinal)}**: {figure.Meaning}");
+        }
         text.AppendLine(FaultEnd(workload));
         return text.ToString();
     }
