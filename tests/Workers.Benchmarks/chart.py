@@ -30,12 +30,12 @@ THROUGHPUT = [
     ("bullmq", "bull_w1_jobs_per_s", "peer:\nBullMQ W1"),
 ]
 LATENCY = [
-    ("latency", "w6_dispatch_p50_ms", "W6 submit→start\np50 (half rate)"),
-    ("latency", "w6_dispatch_p99_ms", "W6 submit→start\np99 (half rate)"),
-    ("throughput", "dispatch_p50_ms", "W1 dispatch p50\n(full backlog)"),
-    ("throughput", "dispatch_p99_ms", "W1 dispatch p99\n(full backlog)"),
-    ("cancel", "cancel_cancelled_p50_ms", "W4 cancel→\nCancelled p50"),
-    ("cancel", "cancel_cancelled_p99_ms", "W4 cancel→\nCancelled p99"),
+    ("latency", "w6_dispatch_p50_ms", "W6 start\np50\n(half rate)"),
+    ("latency", "w6_dispatch_p99_ms", "W6 start\np99\n(half rate)"),
+    ("throughput", "dispatch_p50_ms", "W1 start\np50\n(backlog)"),
+    ("throughput", "dispatch_p99_ms", "W1 start\np99\n(backlog)"),
+    ("cancel", "cancel_cancelled_p50_ms", "W4 cancel\np50"),
+    ("cancel", "cancel_cancelled_p99_ms", "W4 cancel\np99"),
     ("bullmq", "bull_w1_wait_p50_ms", "BullMQ W1\nwait p50"),
     ("bullmq", "bull_w1_wait_p99_ms", "BullMQ W1\nwait p99"),
 ]
