@@ -24,6 +24,18 @@ public sealed class BenchFleet : IAsyncDisposable
     /// <summary>The cancel workload's agent: logs its run id and pid to <see cref="HoldLog"/>, then becomes <c>sleep 60</c>.</summary>
     public const string HoldAgent = "hold";
 
+    /// <summary>The priority workload's agent: sleeps <see cref="ShortSeconds"/>, then prints its result line.</summary>
+    public const string ShortAgent = "short";
+
+    /// <summary>How long a <see cref="ShortAgent"/> run takes.</summary>
+    public const double ShortSeconds = 0.02;
+
+    /// <summary>The density workload's agent: becomes <c>sleep</c> for <see cref="IdleSeconds"/>, so it holds a slot and costs nothing.</summary>
+    public const string IdleAgent = "idle";
+
+    /// <summary>How long an <see cref="IdleAgent"/> run would take; the density round ends well before by stopping the fleet.</summary>
+    public const int IdleSeconds = 300;
+
     readonly List<ManagedProcess> workers = [];
     readonly List<StreamWriter> logs = [];
     readonly HttpClient api;
@@ -163,11 +175,22 @@ public sealed class BenchFleet : IAsyncDisposable
         }
     }
 
-    static string WriteAgents(string directory)
+    /// <summary>Everything a fleet process has logged so far (its log file, flushed first).</summary>
+    public string LogText(ManagedProcess process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        foreach (var log in logs)
+            log.Flush();
+        return File.ReadAllText(Path.Combine(Directory, $"{process.Name}.log"));
+    }
+
+    /// <summary>Writes the agents file (and the scripts it names) into <paramref name="directory"/>; returns its path.</summary>
+    internal static string WriteAgents(string directory)
     {
         // noop: the cheapest run there is, one process that prints its result line and exits.
         // count: as the integration tests' count agent, but it also logs the start, so executions cut short by a kill show.
         // hold: a run that stays running (sleep 60) until it is cancelled.
+        // short: a 20 ms run (W2). idle: a run that only holds its slot (W5).
         var count = Path.Combine(directory, "count.sh");
         File.WriteAllText(count, """
             #!/usr/bin/env bash
@@ -186,9 +209,15 @@ public sealed class BenchFleet : IAsyncDisposable
             echo "$WORKERS_RUN_ID $$ $(date +%s%N)" >> "$HOLD_LOG"
             exec sleep 60
             """.Replace("\r", "", StringComparison.Ordinal));
+        var shortRun = Path.Combine(directory, "short.sh");
+        File.WriteAllText(shortRun, $$"""
+            #!/bin/sh
+            sleep {{ShortSeconds.ToString("0.###", CultureInfo.InvariantCulture)}}
+            echo '{"type":"result","output":"ok"}'
+            """.Replace("\r", "", StringComparison.Ordinal));
         if (!OperatingSystem.IsWindows())
         {
-            foreach (var script in new[] { count, hold })
+            foreach (var script in new[] { count, hold, shortRun })
                 File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
         var seconds = CountSeconds.ToString("0.###", CultureInfo.InvariantCulture);
@@ -213,6 +242,15 @@ public sealed class BenchFleet : IAsyncDisposable
                   command: {{hold}}
                   env:
                     HOLD_LOG: "{{Path.Combine(directory, "hold.log")}}"
+              short:
+                runtime: process
+                process:
+                  command: {{shortRun}}
+              idle:
+                runtime: process
+                process:
+                  command: /bin/sleep
+                  args: ['{{IdleSeconds.ToString(CultureInfo.InvariantCulture)}}']
             """);
         return path;
     }

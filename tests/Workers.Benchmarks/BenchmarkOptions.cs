@@ -5,7 +5,10 @@ namespace Workers.Benchmarks;
 /// <summary>What one invocation of <c>workers-bench</c> measures. Every setting has a command-line flag of the same name.</summary>
 public sealed class BenchmarkOptions
 {
-    /// <summary><c>--workload</c>: <c>throughput</c> (W1, the default), <c>crash</c> (W3), <c>cancel</c> (W4) or <c>all</c>.</summary>
+    /// <summary>
+    /// <c>--workload</c>: <c>throughput</c> (W1, the default), <c>embedded</c> (W1 through <c>workers dev</c>), <c>priority</c> (W2),
+    /// <c>crash</c> / <c>crash-spare</c> (W3), <c>cancel</c> (W4), <c>density</c> (W5), <c>latency</c> (W6), <c>bullmq</c> (the peer) or <c>all</c>.
+    /// </summary>
     public string Workload { get; set; } = "throughput";
 
     public bool RunsThroughput => Workload is "throughput" or "all";
@@ -15,6 +18,29 @@ public sealed class BenchmarkOptions
     public bool RunsCrashSpare => Workload is "crash-spare" or "all";
 
     public bool RunsCancel => Workload is "cancel" or "all";
+
+    public bool RunsEmbedded => Workload is "embedded" or "all";
+
+    public bool RunsPriority => Workload is "priority" or "all";
+
+    public bool RunsDensity => Workload is "density" or "all";
+
+    public bool RunsLatency => Workload is "latency" or "all";
+
+    public bool RunsBullMq => Workload is "bullmq" or "all";
+
+    /// <summary>Every <c>--workload</c> value.</summary>
+    public static readonly IReadOnlyList<string> Workloads =
+        ["throughput", "embedded", "priority", "crash", "crash-spare", "cancel", "density", "latency", "bullmq", "all"];
+
+    /// <summary><c>--density-runs</c>: concurrent idle runs on the one worker in W5 (its slots too).</summary>
+    public int DensityRuns { get; set; } = 1_000;
+
+    /// <summary><c>--w6-rate</c>: submissions per second in W6; unset, half the W1 median of this invocation (measured first if W1 is not part of it).</summary>
+    public double? LatencyRate { get; set; }
+
+    /// <summary><c>--w6-seconds</c>: how long W6 submits at its paced rate.</summary>
+    public int LatencySeconds { get; set; } = 20;
 
     /// <summary><c>--runs</c>: runs submitted per round.</summary>
     public int Runs { get; set; } = 10_000;
@@ -66,7 +92,10 @@ public sealed class BenchmarkOptions
 
     public const string Usage = """
         usage: dotnet run -c Release --project tests/Workers.Benchmarks -- [options]
-          --workload W        throughput (default) | crash (W3: kill a worker) | crash-spare (W3 with free slots) | cancel (W4: cancel 100 running runs) | all
+          --workload W        throughput (W1, default) | embedded (W1 through `workers dev`) | priority (W2: 2000 low, then 100 high)
+                              | crash (W3: kill a worker) | crash-spare (W3 with free slots) | cancel (W4: cancel 100 running runs)
+                              | density (W5: 1000 idle runs on one worker) | latency (W6: dispatch latency at half the W1 rate)
+                              | bullmq (the peer's W1-W3, if Node, Redis and its packages are there) | all
           --runs N            runs per throughput round (default 10000)
           --rounds N          rounds (default 3)
           --workers N         worker processes (default 2)
@@ -79,6 +108,9 @@ public sealed class BenchmarkOptions
           --skip-floor        do not run the raw RabbitMQ / MassTransit floors
           --floor-runs N      Physical roundtrip --n (default 50000)
           --mt-floor-runs N   MtFloor roundtrip --n (default 20000)
+          --density-runs N    W5's concurrent runs on one worker (default 1000)
+          --w6-rate R         W6 submissions per second (default: half the W1 median measured in this invocation)
+          --w6-seconds S      W6 paced submission time (default 20)
           --keep-logs         keep each round's process logs (e.g. with Logging__LogLevel__Workers=Debug set)
           --doc PATH          write the report here (default docs/benchmarks.md)
           --no-doc            print the report only
@@ -109,12 +141,19 @@ public sealed class BenchmarkOptions
                     ? c
                     : throw new ArgumentException($"{flag} must be a positive number of cores (e.g. 0.3), not '{text}'.");
             }
+            double Rate()
+            {
+                var text = Value();
+                return double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var r) && r > 0 && r <= 100_000
+                    ? r
+                    : throw new ArgumentException($"{flag} must be a positive number of runs per second (at most 100000), not '{text}'.");
+            }
             switch (flag)
             {
                 case "--workload":
-                    options.Workload = Value() is var w && w is "throughput" or "crash" or "crash-spare" or "cancel" or "all"
+                    options.Workload = Value() is var w && Workloads.Contains(w)
                         ? w
-                        : throw new ArgumentException($"--workload must be throughput, crash, crash-spare, cancel or all, not '{w}'.");
+                        : throw new ArgumentException($"--workload must be one of {string.Join(", ", Workloads)}, not '{w}'.");
                     break;
                 case "--runs": options.Runs = Number(1, 10_000_000); break;
                 case "--rounds": options.Rounds = Number(1, 100); break;
@@ -128,6 +167,9 @@ public sealed class BenchmarkOptions
                 case "--skip-floor": options.SkipFloor = true; break;
                 case "--floor-runs": options.FloorRuns = Number(1, 10_000_000); break;
                 case "--mt-floor-runs": options.MassTransitFloorRuns = Number(1, 10_000_000); break;
+                case "--density-runs": options.DensityRuns = Number(1, 5_000); break;
+                case "--w6-rate": options.LatencyRate = Rate(); break;
+                case "--w6-seconds": options.LatencySeconds = Number(1, 3_600); break;
                 case "--keep-logs": options.KeepLogs = true; break;
                 case "--doc": options.DocPath = Value(); break;
                 case "--no-doc": options.NoDoc = true; break;

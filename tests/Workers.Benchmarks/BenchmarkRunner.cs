@@ -19,8 +19,11 @@ public static class BenchmarkRunner
         using var hosts = HostBuild.Snapshot();
         var machine = await MachineInfo.CollectAsync(hosts, cancellationToken);
         var path = options.DocPath ?? Path.Combine(RepoPaths.Root, "docs", "benchmarks.md");
+        double? throughput = null;
         if (options.RunsThroughput)
-            await ThroughputAsync(options, hosts, machine, path, output, progress, cancellationToken);
+            throughput = await ThroughputAsync(options, hosts, machine, path, output, progress, cancellationToken);
+        if (options.RunsEmbedded)
+            await FaultAsync(options, hosts, machine, path, "embedded", EmbeddedRound.RunAsync, EmbeddedFigures.All, EmbeddedFigures.RunsPerSecond, output, progress, cancellationToken);
         if (options.RunsCrash)
             await FaultAsync(options, hosts, machine, path, "crash", (o, h, r, p, c) => CrashRound.RunAsync(o, h, r, p, c), CrashFigures.All, CrashFigures.KillToRestart, output, progress, cancellationToken);
         if (options.RunsCrashSpare)
@@ -28,8 +31,35 @@ public static class BenchmarkRunner
             await FaultAsync(options, hosts, machine, path, "crash-spare", (o, h, r, p, c) => CrashRound.RunAsync(o, h, r, p, c, CrashRound.SpareRuns),
                 CrashFigures.All, CrashFigures.KillToRestart, output, progress, cancellationToken);
         }
+        if (options.RunsPriority)
+            await FaultAsync(options, hosts, machine, path, "priority", PriorityRound.RunAsync, PriorityFigures.All, PriorityFigures.RankMax, output, progress, cancellationToken);
         if (options.RunsCancel)
             await FaultAsync(options, hosts, machine, path, "cancel", CancelRound.RunAsync, CancelFigures.All, CancelFigures.CancelledP50, output, progress, cancellationToken);
+        if (options.RunsDensity)
+            await FaultAsync(options, hosts, machine, path, "density", DensityRound.RunAsync, DensityFigures.All, DensityFigures.PerRun, output, progress, cancellationToken);
+        if (options.RunsLatency)
+        {
+            var rate = options.LatencyRate ?? (throughput ?? await MeasureThroughputOnceAsync(options, hosts, progress, cancellationToken)) / 2;
+            if (!(rate > 0))
+                throw new InvalidOperationException("W6 has no rate: W1 measured nothing; give --w6-rate");
+            await FaultAsync(options, hosts, machine, path, "latency", (o, h, r, p, c) => LatencyRound.RunAsync(o, h, r, rate, p, c),
+                LatencyFigures.All, LatencyFigures.P99, output, progress, cancellationToken);
+        }
+        if (options.RunsBullMq)
+        {
+            if (await PeerBenchmarks.ProblemAsync(cancellationToken) is { } missing)
+            {
+                progress.WriteLine($"bullmq: skipped: {missing}");
+                if (!options.NoDoc)
+                    Report.WriteFaultBlock(path, "bullmq", Report.FaultBlock("bullmq", machine, options, $"{PeerBenchmarks.Title}\n\n**Not measured in this invocation:** {missing}.\n", []));
+            }
+            else
+            {
+                await FaultAsync(options, hosts, machine, path, "bullmq", PeerBenchmarks.RunAsync, PeerFigures.All, PeerFigures.W1JobsPerSecond, output, progress, cancellationToken);
+            }
+        }
+        if (!options.NoDoc)
+            await Chart.DrawAsync(path, progress, cancellationToken);
         return 0;
     }
 
@@ -67,11 +97,22 @@ public static class BenchmarkRunner
         if (!options.NoDoc)
         {
             Report.WriteFaultBlock(path, workload, Report.FaultBlock(workload, machine, options, results, all));
+            Chart.Record(path, workload, rounds, all);
             progress.WriteLine($"wrote {path} ({workload})");
         }
     }
 
-    static async Task ThroughputAsync(BenchmarkOptions options, HostBuild hosts, MachineInfo machine, string path, TextWriter output, TextWriter progress,
+    /// <summary>W6 needs the maximum rate: one W1 round (no floors) when W1 is not part of this invocation.</summary>
+    static async Task<double> MeasureThroughputOnceAsync(BenchmarkOptions options, HostBuild hosts, TextWriter progress, CancellationToken cancellationToken)
+    {
+        progress.WriteLine("latency: no --w6-rate and no W1 in this invocation; measuring one W1 round for the maximum rate");
+        await QuietMachine.WaitAsync(options.QuietBelow, TimeSpan.FromSeconds(options.QuietTimeoutSeconds), "the W1 round for W6", progress, cancellationToken);
+        var figures = await FleetRound.RunAsync(options, hosts, 1, progress, cancellationToken);
+        return figures[Figures.RunsPerSecond];
+    }
+
+    /// <summary>W1 with its floors; returns the median runs/s.</summary>
+    static async Task<double> ThroughputAsync(BenchmarkOptions options, HostBuild hosts, MachineInfo machine, string path, TextWriter output, TextWriter progress,
         CancellationToken cancellationToken)
     {
         List<Floor> floors = options.SkipFloor ? [] : [Floor.Physical(options.FloorRuns), Floor.MassTransit(options.MassTransitFloorRuns)];
@@ -132,8 +173,10 @@ public static class BenchmarkRunner
         if (!options.NoDoc)
         {
             Report.WriteDocument(path, Report.DocumentBlock(machine, options, results));
+            Chart.Record(path, "throughput", rounds, Figures.All);
             progress.WriteLine($"wrote {path}");
         }
+        return Stats.Summarize(rounds.Select(r => r.GetValueOrDefault(Figures.RunsPerSecond, double.NaN)))?.Median ?? double.NaN;
     }
 
     static string FirstLine(string text) => text.Split('\n', 2)[0];

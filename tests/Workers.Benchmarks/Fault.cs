@@ -30,6 +30,37 @@ static class Fault
         }
     }
 
+    /// <summary>
+    /// The frame of a round on its own fleet: starts it, opens the database, starts the producer bus with a warm-up run, then
+    /// <paramref name="measure"/>; stops the bus; keeps the process logs if the round failed.
+    /// </summary>
+    public static async Task<Dictionary<Figure, double>> InFleetAsync(BenchmarkOptions options, HostBuild hosts, string workload, int round, int workerCount,
+        int slots, TextWriter progress, Func<BenchFleet, RunDatabase, IBus, Task<Dictionary<Figure, double>>> measure, CancellationToken cancellationToken)
+    {
+        progress.WriteLine($"{workload} round {round}: starting the fleet (orchestrator + {workerCount} worker(s) × {slots} slots)");
+        await using var fleet = await BenchFleet.StartAsync(hosts, workerCount, slots, cancellationToken);
+        fleet.KeepDirectory = options.KeepLogs;
+        try
+        {
+            await using var database = await RunDatabase.OpenAsync(fleet.Database, cancellationToken);
+            var bus = await StartBusAndWarmUpAsync(fleet, database, cancellationToken);
+            try
+            {
+                return await measure(fleet, database, bus);
+            }
+            finally
+            {
+                await bus.StopAsync(CancellationToken.None);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            fleet.KeepDirectory = true;
+            progress.WriteLine($"{workload} round {round} failed; process logs kept in {fleet.Directory}");
+            throw;
+        }
+    }
+
     /// <summary>Publishes a SubmitRun per id, 16 at a time.</summary>
     public static async Task SubmitAsync(IBus bus, IReadOnlyList<Guid> ids, string agent, CancellationToken cancellationToken)
     {

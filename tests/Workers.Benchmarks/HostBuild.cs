@@ -12,9 +12,10 @@ public sealed class HostBuild : IDisposable
 {
     readonly string root;
 
-    HostBuild(string root, string orchestratorDll, string workerDll, string builtAt)
+    HostBuild(string root, string orchestratorDll, string workerDll, string? cliDll, string builtAt)
     {
         this.root = root;
+        CliDll = cliDll;
         OrchestratorDll = orchestratorDll;
         WorkerDll = workerDll;
         BuiltAt = builtAt;
@@ -23,6 +24,9 @@ public sealed class HostBuild : IDisposable
     public string OrchestratorDll { get; }
 
     public string WorkerDll { get; }
+
+    /// <summary>The <c>workers</c> CLI (for <c>workers dev</c>, the embedded mode); null if it is not built.</summary>
+    public string? CliDll { get; }
 
     /// <summary>When the copied hosts were built (the newer dll's time), for the report.</summary>
     public string BuiltAt { get; }
@@ -45,8 +49,9 @@ public sealed class HostBuild : IDisposable
         {
             var orchestrator = Copy(RepoPaths.OrchestratorDll, Path.Combine(root, "orchestrator"));
             var worker = Copy(RepoPaths.WorkerDll, Path.Combine(root, "worker"));
+            var cli = File.Exists(RepoPaths.CliDll) ? Copy(RepoPaths.CliDll, Path.Combine(root, "cli")) : null;
             var built = new[] { RepoPaths.OrchestratorDll, RepoPaths.WorkerDll }.Max(File.GetLastWriteTimeUtc);
-            return new HostBuild(root, orchestrator, worker, built.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
+            return new HostBuild(root, orchestrator, worker, cli, built.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
         }
         catch
         {

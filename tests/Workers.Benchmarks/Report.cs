@@ -110,6 +110,13 @@ public static class Report
 
     static string FaultTitle(string workload) => workload switch
     {
+        "priority" => $"W2, priority under backlog: one worker × {PriorityRound.Slots} slots, already running; {PriorityRound.Low:N0} runs of the `short` agent " +
+            $"({BenchFleet.ShortSeconds * 1000:0} ms each) at priority {PriorityRound.LowPriority}, then {PriorityRound.High} at priority {PriorityRound.HighPriority}, " +
+            "published through MassTransit as fast as the broker confirms them (16 at a time). Same workload as the peer's `w2-priority.js`.",
+        "density" => DensityRound.Title,
+        "latency" => LatencyRound.Title,
+        "embedded" => EmbeddedRound.Title,
+        "bullmq" => PeerBenchmarks.Title,
         "crash-spare" => $"W3 with spare capacity, kill → restart: {CrashRound.SpareRuns} runs of the `count` agent ({BenchFleet.CountSeconds:0} s each) on " +
             $"{CrashRound.WorkerCount} workers × {CrashRound.Slots} slots, so the survivor has free slots when the lost runs come back; " +
             $"{CrashRound.KillAfter.TotalSeconds:0} s after the first submit one worker and its agents are killed with SIGKILL. Default lease 10 s, heartbeat 2 s. " +
@@ -129,7 +136,13 @@ public static class Report
         ArgumentNullException.ThrowIfNull(headline);
         var text = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
-        text.AppendLine(inv, $"{FaultTitle(workload)} {rounds.Count} round(s), each on a fresh vhost, database and fleet" +
+        var fresh = workload switch
+        {
+            "embedded" => "each with a fresh `workers dev` process and SQLite file",
+            "bullmq" => "each running the three scripts afresh (each empties its queue first)",
+            _ => "each on a fresh vhost, database and fleet",
+        };
+        text.AppendLine(inv, $"{FaultTitle(workload)} {rounds.Count} round(s), {fresh}" +
             $"{(failures > 0 ? $"; {failures} failed round attempt(s) repeated" : "")}.");
         text.AppendLine();
         text.AppendLine("| figure | min | median | max |");
@@ -164,6 +177,11 @@ public static class Report
         {
             "crash" => "## Results: W3, crash recovery",
             "crash-spare" => "## Results: W3 with spare capacity, kill → restart",
+            "priority" => "## Results: W2, priority under backlog",
+            "density" => "## Results: W5, density",
+            "latency" => "## Results: W6, dispatch latency at half the maximum rate",
+            "embedded" => "## Results: W1 embedded (`workers dev`: in-memory bus, SQLite)",
+            "bullmq" => "## Results: the peer, BullMQ W1-W3 (same invocation)",
             _ => "## Results: W4, cancellation latency",
         });
         text.AppendLine();
@@ -174,11 +192,14 @@ public static class Report
         text.AppendLine(inv, $"| command | `dotnet run -c Release --project tests/Workers.Benchmarks --{(options.CommandLine.Length > 0 ? " " + options.CommandLine : "")}` |");
         text.AppendLine();
         text.Append(results);
-        text.AppendLine();
-        text.AppendLine("What each figure means:");
-        text.AppendLine();
-        foreach (var figure in figures)
-            text.AppendLine(inv, $"* **{figure.Label.Replace("**", "", StringComparison.Ordinal)}**: {figure.Meaning}");
+        if (figures.Count > 0)
+        {
+            text.AppendLine();
+            text.AppendLine("What each figure means:");
+            text.AppendLine();
+            foreach (var figure in figures)
+                text.AppendLine(inv, $"* **{figure.Label.Replace("**", "", StringComparison.Ordinal)}**: {figure.Meaning}");
+        }
         text.AppendLine(FaultEnd(workload));
         return text.ToString();
     }
@@ -220,9 +241,10 @@ public static class Report
         ```sh
         dotnet build -c Release Workers.sln          # the benchmark starts these Release builds; it does not build them
         dotnet run -c Release --project tests/Workers.Benchmarks -- --runs 10000 --rounds 3 --workers 2 --slots 16
-        dotnet run -c Release --project tests/Workers.Benchmarks -- --workload crash --rounds 3    # W3: kill a worker
-        dotnet run -c Release --project tests/Workers.Benchmarks -- --workload cancel --rounds 3   # W4: cancellation latency
+        dotnet run -c Release --project tests/Workers.Benchmarks -- --workload all --rounds 3      # every workload (W1-W6, floors, BullMQ)
         ```
+
+        ![Throughput and latency, medians with min-max whiskers](benchmarks.png)
 
         Needs RabbitMQ (with the management plugin) and PostgreSQL, as for the tests: `RABBITMQ_URL`,
         `RABBITMQ_MANAGEMENT_URL`, `POSTGRES_URL` (defaults: the local services `scripts/test.sh` sets up). `--skip-floor`

@@ -156,6 +156,17 @@ public sealed class RunDatabase : IAsyncDisposable
         return ids;
     }
 
+    /// <summary>The worker registry's row of one worker: when the orchestrator last handled its heartbeat, and its leases then.</summary>
+    public async Task<(DateTimeOffset LastSeenAt, int ActiveRuns)?> WorkerSeenAsync(string workerId, CancellationToken cancellationToken)
+    {
+        await using var command = Command("SELECT last_seen_at, active_runs FROM workers WHERE worker_id = @w");
+        command.Parameters.AddWithValue("w", workerId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+            return null;
+        return (reader.GetFieldValue<DateTimeOffset>(0), reader.GetInt32(1));
+    }
+
     NpgsqlCommand Command(string sql)
     {
         OwnTransactions++;
