@@ -83,7 +83,9 @@ sealed partial class HeartbeatService(
         };
         try
         {
-            var timeout = RequestTimeout.After(ms: (int)Math.Max(1000, options.Value.HeartbeatInterval.TotalMilliseconds));
+            // Up to two intervals: a busy orchestrator renewing many leases may answer late, and a late answer still extends
+            // the leases (the worker's lease clock runs from when it asked).
+            var timeout = RequestTimeout.After(ms: (int)Math.Max(2000, 2 * options.Value.HeartbeatInterval.TotalMilliseconds));
             var response = await heartbeats.GetResponse<LeasesRenewed>(heartbeat, stoppingToken, timeout).ConfigureAwait(false);
             var lost = response.Message.Lost.ToDictionary(l => l.RunId, l => l.Reason);
             // Runs that finished while the heartbeat was in flight are gone from the table: nothing to stop.

@@ -256,6 +256,38 @@ public sealed class RunStore_Specs
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task One_heartbeat_renews_hundreds_of_leases_at_once(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var runs = Enumerable.Range(0, 400).Select(_ =>
+        {
+            var run = StoreFixture.NewRun(Now, RunStates.Running);
+            run.LeaseId = Guid.NewGuid();
+            run.LeaseExpiresAt = Now.AddSeconds(10);
+            return run;
+        }).ToList();
+        foreach (var run in runs)
+            await fixture.Store.InsertAsync(run, Ct);
+        var heartbeat = new WorkerHeartbeat
+        {
+            WorkerId = "worker-a",
+            HostName = "host",
+            StartedAt = Now,
+            Leases = [.. runs.Select(r => new HeldLease { RunId = r.CorrelationId, Attempt = 1, LeaseId = r.LeaseId!.Value, Usage = new RunUsage { Steps = 2 } })],
+        };
+
+        var lost = await fixture.Store.RenewLeasesAsync(heartbeat, Now.AddSeconds(2), Now.AddSeconds(12), Ct);
+
+        Assert.Empty(lost);
+        foreach (var run in runs.Take(20))
+        {
+            var renewed = (await fixture.Store.LoadAsync(run.CorrelationId, Ct))!;
+            Assert.Equal((Now.AddSeconds(12), 2, 2), (renewed.LeaseExpiresAt!.Value, renewed.Steps, renewed.Version));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task Listing_pages_newest_first_with_filters_and_a_cursor(string provider)
     {
         await using var fixture = await StoreFixture.CreateAsync(provider);
