@@ -309,9 +309,9 @@ internal sealed partial class AgentCatalogParser
         return settings;
     }
 
-    private AgentLimits ParseLimits(string path, YamlNode? node)
+    private RunLimits ParseLimits(string path, YamlNode? node)
     {
-        var limits = new AgentLimits();
+        var limits = new RunLimits();
         if (node is null or YamlScalarNode { Value: "" or "~" or "null" })
         {
             return limits;

@@ -17,39 +17,9 @@ public sealed record AgentDefinition
     /// <summary>Each runtime's settings section (e.g. the <c>process:</c> block), as JSON.</summary>
     public IReadOnlyDictionary<string, JsonElement> Settings { get; init; } = new Dictionary<string, JsonElement>();
 
-    public AgentLimits Limits { get; init; } = new();
+    /// <summary>The agent's retry policy and timeouts (the <c>limits:</c> block); a request may override each member.</summary>
+    public RunLimits Limits { get; init; } = new();
 
     /// <summary>The repository cloned into each run's workspace (a request may give its own); null: an empty workspace.</summary>
     public WorkspaceSpec? Workspace { get; init; }
-}
-
-/// <summary>Limits from the definition (retry policy and timeouts); the request may override each. Null: the fleet default.</summary>
-public sealed record AgentLimits
-{
-    /// <summary>Attempts in all, the first included.</summary>
-    public int? MaxAttempts { get; init; }
-
-    /// <summary>Backoff before the second attempt (doubles per attempt, with jitter).</summary>
-    public TimeSpan? RetryInitialDelay { get; init; }
-
-    /// <summary>The longest backoff between attempts.</summary>
-    public TimeSpan? RetryMaxDelay { get; init; }
-
-    /// <summary>Failure kinds that end the run at once.</summary>
-    public IReadOnlyList<string>? NonRetryableErrors { get; init; }
-
-    /// <summary>Longest wait in the queue per attempt.</summary>
-    public TimeSpan? ScheduleToStartTimeout { get; init; }
-
-    /// <summary>Longest single attempt.</summary>
-    public TimeSpan? StartToCloseTimeout { get; init; }
-
-    /// <summary>Longest run, from submission, retries included.</summary>
-    public TimeSpan? ScheduleToCloseTimeout { get; init; }
-
-    /// <summary>Longest time without progress while the worker heartbeats.</summary>
-    public TimeSpan? StallTimeout { get; init; }
-
-    /// <summary>Retry a stalled attempt instead of ending the run.</summary>
-    public bool? RetryOnStall { get; init; }
 }

@@ -79,7 +79,7 @@ public sealed class RunAdmission(IAgentCatalog catalog, ILiveRuntimes liveRuntim
     const int MaxErrorKinds = 32;
 
     /// <summary>Each limit from the request, else the agent definition, else the fleet default; returns what is wrong, if anything.</summary>
-    static string? ResolvePolicy(RunLimits request, AgentLimits agent, RunOptions fleet, out RunPolicy resolved)
+    static string? ResolvePolicy(RunLimits request, RunLimits agent, RunOptions fleet, out RunPolicy resolved)
     {
         resolved = new RunPolicy(
             MaxAttempts: request.MaxAttempts ?? agent.MaxAttempts ?? fleet.DefaultMaxAttempts,

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Workers.Agents.Definitions;
+using Workers.Contracts;
 
 namespace Workers.Runs.Tests.Support;
 
@@ -17,13 +18,13 @@ public sealed class StaticCatalog : IAgentCatalog
             Runtimes = ["process"],
             Settings = new Dictionary<string, JsonElement> { ["process"] = JsonSerializer.SerializeToElement(new { command = "echo.sh" }) },
         },
-        ["strict"] = new AgentDefinition { Name = "strict", Runtimes = ["process"], Limits = new AgentLimits { MaxAttempts = 1 } },
+        ["strict"] = new AgentDefinition { Name = "strict", Runtimes = ["process"], Limits = new RunLimits { MaxAttempts = 1 } },
         ["multi"] = new AgentDefinition { Name = "multi", Runtimes = ["alpha", "process"] },
         ["patient"] = new AgentDefinition
         {
             Name = "patient",
             Runtimes = ["process"],
-            Limits = new AgentLimits
+            Limits = new RunLimits
             {
                 MaxAttempts = 2,
                 RetryInitialDelay = TimeSpan.FromSeconds(5),
