@@ -33,6 +33,15 @@ public sealed class BenchFleet : IAsyncDisposable
     /// <summary>The density workload's agent: becomes <c>sleep</c> for <see cref="IdleSeconds"/>, so it holds a slot and costs nothing.</summary>
     public const string IdleAgent = "idle";
 
+    /// <summary>The native density workload's agent: the built-in loop against <see cref="ModelEndpoint"/>.</summary>
+    public const string NativeAgent = "slow-native";
+
+    /// <summary>
+    /// Where <see cref="NativeAgent"/> finds its model: the fake OpenAI-compatible server the native workloads start
+    /// (set before their fleets start; other workloads never call it).
+    /// </summary>
+    internal static Uri ModelEndpoint { get; set; } = new("http://127.0.0.1:9/v1");
+
     /// <summary>How long an <see cref="IdleAgent"/> run would take; the density round ends well before by stopping the fleet.</summary>
     public const int IdleSeconds = 300;
 
@@ -251,6 +260,15 @@ public sealed class BenchFleet : IAsyncDisposable
                 process:
                   command: /bin/sleep
                   args: ['{{IdleSeconds.ToString(CultureInfo.InvariantCulture)}}']
+              slow-native:
+                runtime: native
+                native:
+                  provider: openai
+                  baseUrl: {{ModelEndpoint.AbsoluteUri}}
+                  model: fake-model
+                  apiKey: sk-bench
+                  tools: [list_directory]
+                  maxSteps: 100
             """);
         return path;
     }

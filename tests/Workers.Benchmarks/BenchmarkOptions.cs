@@ -25,13 +25,17 @@ public sealed class BenchmarkOptions
 
     public bool RunsDensity => Workload is "density" or "all";
 
+    public bool RunsNativeDensity => Workload is "native-density" or "all";
+
+    public bool RunsNativeOverhead => Workload is "native-overhead" or "all";
+
     public bool RunsLatency => Workload is "latency" or "all";
 
     public bool RunsBullMq => Workload is "bullmq" or "all";
 
     /// <summary>Every <c>--workload</c> value.</summary>
     public static readonly IReadOnlyList<string> Workloads =
-        ["throughput", "embedded", "priority", "crash", "crash-spare", "cancel", "density", "latency", "bullmq", "all"];
+        ["throughput", "embedded", "priority", "crash", "crash-spare", "cancel", "density", "native-density", "native-overhead", "latency", "bullmq", "all"];
 
     /// <summary><c>--density-runs</c>: concurrent idle runs on the one worker in W5 (its slots too).</summary>
     public int DensityRuns { get; set; } = 1_000;
@@ -94,7 +98,8 @@ public sealed class BenchmarkOptions
         usage: dotnet run -c Release --project tests/Workers.Benchmarks -- [options]
           --workload W        throughput (W1, default) | embedded (W1 through `workers dev`) | priority (W2: 2000 low, then 100 high)
                               | crash (W3: kill a worker) | crash-spare (W3 with free slots) | cancel (W4: cancel 100 running runs)
-                              | density (W5: 1000 idle runs on one worker) | latency (W6: dispatch latency at half the W1 rate)
+                              | density (W5: 1000 idle runs on one worker) | native-density (W5 with the native runtime and a 2 s model)
+                              | native-overhead (the native loop's cost per step against the SDK call) | latency (W6: dispatch latency at half the W1 rate)
                               | bullmq (the peer's W1-W3, if Node, Redis and its packages are there) | all
           --runs N            runs per throughput round (default 10000)
           --rounds N          rounds (default 3)

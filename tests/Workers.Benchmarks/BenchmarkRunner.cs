@@ -37,6 +37,16 @@ public static class BenchmarkRunner
             await FaultAsync(options, hosts, machine, path, "cancel", CancelRound.RunAsync, CancelFigures.All, CancelFigures.CancelledP50, output, progress, cancellationToken);
         if (options.RunsDensity)
             await FaultAsync(options, hosts, machine, path, "density", DensityRound.RunAsync, DensityFigures.All, DensityFigures.PerRun, output, progress, cancellationToken);
+        if (options.RunsNativeDensity)
+        {
+            await FaultAsync(options, hosts, machine, path, "native-density", NativeRounds.DensityAsync, DensityFigures.All, DensityFigures.PerRun, output, progress,
+                cancellationToken);
+        }
+        if (options.RunsNativeOverhead)
+        {
+            await FaultAsync(options, hosts, machine, path, "native-overhead", NativeRounds.OverheadAsync, NativeFigures.All, NativeFigures.OverheadMicroseconds, output,
+                progress, cancellationToken);
+        }
         if (options.RunsLatency)
         {
             var rate = options.LatencyRate ?? (throughput ?? await MeasureThroughputOnceAsync(options, hosts, progress, cancellationToken)) / 2;

@@ -29,13 +29,17 @@ public static class DensityRound
         $"Running at once; the round watches for {Hold.TotalSeconds:0} s after the last one started, then stops the fleet (which kills the agents). " +
         $"The registry row is polled every {Poll.TotalMilliseconds:0} ms, the worker's RSS likewise, its process tree every {TreeEvery * Poll.TotalMilliseconds:0} ms.";
 
+    public static Task<Dictionary<Figure, double>> RunAsync(BenchmarkOptions options, HostBuild hosts, int round, TextWriter progress,
+        CancellationToken cancellationToken) => RunAsync(options, hosts, round, progress, "density", BenchFleet.IdleAgent, cancellationToken);
+
+    /// <summary>The same round with another agent (the native density workload runs the built-in loop against a slow fake model).</summary>
     public static async Task<Dictionary<Figure, double>> RunAsync(BenchmarkOptions options, HostBuild hosts, int round, TextWriter progress,
-        CancellationToken cancellationToken)
+        string workload, string agent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(progress);
         var n = options.DensityRuns;
-        return await Fault.InFleetAsync(options, hosts, "density", round, 1, n, progress, async (fleet, database, bus) =>
+        return await Fault.InFleetAsync(options, hosts, workload, round, 1, n, progress, async (fleet, database, bus) =>
         {
             var worker = fleet.Workers[0];
             HashSet<int> agents = [];
@@ -53,8 +57,8 @@ public static class DensityRound
                 var watch = new Watch();
                 await watch.SampleAsync(database, worker.Pid, agents, tree: true, cancellationToken);
                 var clock = Stopwatch.StartNew();
-                var submitting = Fault.SubmitAsync(bus, ids, BenchFleet.IdleAgent, cancellationToken);
-                progress.WriteLine($"density round {round}: submitting {n:N0} idle runs; worker idle RSS {idle / 1048576.0:0.0} MiB");
+                var submitting = Fault.SubmitAsync(bus, ids, agent, cancellationToken);
+                progress.WriteLine($"{workload} round {round}: submitting {n:N0} {agent} runs; worker idle RSS {idle / 1048576.0:0.0} MiB");
                 TimeSpan? allRunning = null;
                 var lastProgress = TimeSpan.Zero;
                 for (var tick = 1; allRunning is null || clock.Elapsed < allRunning + Hold; tick++)
@@ -67,13 +71,13 @@ public static class DensityRound
                     if (allRunning is null && tick % TreeEvery == 0 && await database.CountInStateAsync(ids, "Running", cancellationToken) == n)
                     {
                         allRunning = clock.Elapsed;
-                        progress.WriteLine($"density round {round}: all {n:N0} Running after {allRunning.Value.TotalSeconds:0.0} s; watching {Hold.TotalSeconds:0} s more");
+                        progress.WriteLine($"{workload} round {round}: all {n:N0} Running after {allRunning.Value.TotalSeconds:0.0} s; watching {Hold.TotalSeconds:0} s more");
                     }
                     if (clock.Elapsed - lastProgress >= TimeSpan.FromSeconds(5))
                     {
                         lastProgress = clock.Elapsed;
                         progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"density round {round}: {clock.Elapsed.TotalSeconds,4:0} s  active (registry) {watch.ActiveRuns}  agents {watch.Agents}  " +
+                            $"{workload} round {round}: {clock.Elapsed.TotalSeconds,4:0} s  active (registry) {watch.ActiveRuns}  agents {watch.Agents}  " +
                             $"worker RSS {watch.PeakWorker / 1048576.0:0} MiB  max heartbeat gap {watch.MaxGap.TotalSeconds:0.00} s"));
                     }
                     if (clock.Elapsed > TimeSpan.FromSeconds(options.RoundTimeoutSeconds))
@@ -103,7 +107,7 @@ public static class DensityRound
                     [DensityFigures.Unanswered] = unanswered,
                 };
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"density round {round}: worker RSS idle {figures[DensityFigures.IdleRss]:0.0} MiB, peak {figures[DensityFigures.PeakRss]:0.0} MiB " +
+                    $"{workload} round {round}: worker RSS idle {figures[DensityFigures.IdleRss]:0.0} MiB, peak {figures[DensityFigures.PeakRss]:0.0} MiB " +
                     $"({figures[DensityFigures.PerRun]:0.0} KiB per run); agents RSS {figures[DensityFigures.AgentsRss]:0.0} MiB, PSS {figures[DensityFigures.AgentsPss]:0.0} MiB; " +
                     $"max heartbeat gap {figures[DensityFigures.MaxGap]:0.00} s, {figures[DensityFigures.LateGaps]} > {2 * Heartbeat.TotalSeconds:0} s, {unanswered} unanswered"));
                 return figures;

@@ -114,6 +114,8 @@ public static class Report
             $"({BenchFleet.ShortSeconds * 1000:0} ms each) at priority {PriorityRound.LowPriority}, then {PriorityRound.High} at priority {PriorityRound.HighPriority}, " +
             "published through MassTransit as fast as the broker confirms them (16 at a time). Same workload as the peer's `w2-priority.js`.",
         "density" => DensityRound.Title,
+        "native-density" => NativeRounds.DensityTitle,
+        "native-overhead" => NativeRounds.OverheadTitle,
         "latency" => LatencyRound.Title,
         "embedded" => EmbeddedRound.Title,
         "bullmq" => PeerBenchmarks.Title,
@@ -179,6 +181,8 @@ public static class Report
             "crash-spare" => "## Results: W3 with spare capacity, kill → restart",
             "priority" => "## Results: W2, priority under backlog",
             "density" => "## Results: W5, density",
+            "native-density" => "## Results: W5 for the native runtime (1,000 runs waiting on a 2 s model)",
+            "native-overhead" => "## Results: native loop overhead per step",
             "latency" => "## Results: W6, dispatch latency at half the maximum rate",
             "embedded" => "## Results: W1 embedded (`workers dev`: in-memory bus, SQLite)",
             "bullmq" => "## Results: the peer, BullMQ W1-W3 (same invocation)",

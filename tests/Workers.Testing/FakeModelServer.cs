@@ -41,6 +41,12 @@ public sealed class FakeModelServer : IDisposable
 
     public IReadOnlyList<RecordedRequest> Requests => [.. _requests];
 
+    /// <summary>Answers requests once the script is used up (e.g. by the conversation's length); null: a 500 saying so.</summary>
+    public Func<RecordedRequest, ScriptedResponse>? Responder { get; init; }
+
+    /// <summary>Do not keep requests (a long benchmark would hold them all).</summary>
+    public bool Forget { get; init; }
+
     public FakeModelServer Then(ScriptedResponse response)
     {
         _script.Enqueue(response);
@@ -89,14 +95,16 @@ public sealed class FakeModelServer : IDisposable
         {
             using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
             var text = await reader.ReadToEndAsync(_stop.Token).ConfigureAwait(false);
-            _requests.Enqueue(new RecordedRequest(
+            var request = new RecordedRequest(
                 context.Request.HttpMethod,
                 context.Request.Url!.AbsolutePath,
                 context.Request.Headers["Authorization"],
                 JsonNode.Parse(text.Length == 0 ? "{}" : text)!,
-                DateTimeOffset.UtcNow));
-            var response = _script.TryDequeue(out var next)
-                ? next
+                DateTimeOffset.UtcNow);
+            if (!Forget)
+                _requests.Enqueue(request);
+            var response = _script.TryDequeue(out var next) ? next
+                : Responder is { } responder ? responder(request)
                 : new ScriptedResponse(500, """{"error":{"message":"the fake server's script is exhausted","type":"server_error"}}""");
             if (response.Delay > TimeSpan.Zero)
             {
