@@ -142,6 +142,7 @@ public static class Report
         {
             "embedded" => "each with a fresh `workers dev` process and SQLite file",
             "bullmq" => "each running the three scripts afresh (each empties its queue first)",
+            "native-overhead" => "each with a fresh fake server and runtime in the benchmark's own process (no fleet)",
             _ => "each on a fresh vhost, database and fleet",
         };
         text.AppendLine(inv, $"{FaultTitle(workload)} {rounds.Count} round(s), {fresh}" +
