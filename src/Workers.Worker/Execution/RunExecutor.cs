@@ -29,7 +29,6 @@ public sealed partial class RunExecutor(
     WorkerIdentity identity,
     TimeProvider time,
     IOptions<WorkerOptions> options,
-    IHostApplicationLifetime lifetime,
     IOptions<FaultInjectionOptions> faults,
     ILogger<RunExecutor> logger)
 {
@@ -90,7 +89,9 @@ public sealed partial class RunExecutor(
         try
         {
             var response = await claims.GetResponse<RunClaimed, ClaimRejected>(request,
-                x => x.UseExecute(context => context.TrySetPriority(RunQueues.LifecyclePriority)), lifetime.ApplicationStopping,
+                // Not cancelled by shutdown: once the claim is sent the lease may be granted, and a granted lease must be run
+                // (or handed back by the drain), never dropped to lapse; the claim has its own timeout.
+                x => x.UseExecute(context => context.TrySetPriority(RunQueues.LifecyclePriority)), CancellationToken.None,
                 RequestTimeout.After(ms: (int)options.Value.ClaimTimeout.TotalMilliseconds)).ConfigureAwait(false);
             if (response.Is(out Response<RunClaimed>? granted))
             {
@@ -105,9 +106,6 @@ public sealed partial class RunExecutor(
         {
             // The run stays queued; the orchestrator's re-dispatch timer sends it again.
             LogClaimTimedOut(logger, dispatch.RunId, dispatch.Attempt);
-        }
-        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
-        {
         }
         return null;
     }
