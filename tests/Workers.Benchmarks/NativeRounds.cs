@@ -101,10 +101,13 @@ public static class NativeRounds
             }
 
             // Alternate which goes first, so drift on a shared machine does not always favour one.
-            var (sdk, native) = round % 2 == 1
-                ? (await MeasureAsync(Sdk), await MeasureAsync(Native))
-                : ((Sample, Sample))default;
-            if (round % 2 == 0)
+            Sample sdk, native;
+            if (round % 2 == 1)
+            {
+                sdk = await MeasureAsync(Sdk);
+                native = await MeasureAsync(Native);
+            }
+            else
             {
                 native = await MeasureAsync(Native);
                 sdk = await MeasureAsync(Sdk);

@@ -156,22 +156,10 @@ public abstract partial class CliRuntime : IAgentRuntime
         var pumps = Task.WhenAll(ProcessStopper.PumpAsync(process.StandardOutput, MaxLineLength, stream.Accept), ProcessStopper.PumpAsync(process.StandardError, MaxLineLength, stderr.Accept));
 
         int? group = Setsid is null ? null : process.Id;
-        var cancelled = false;
-        try
-        {
-            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-            if (group is { } leftovers && ProcessTree.GroupExists(leftovers) && ProcessTree.AnyRunning(leftovers, []))
-            {
-                LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers);
-                await ProcessStopper.StopAsync(process, group, TimeSpan.Zero, _options.TerminationGracePeriod, _time).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            cancelled = true;
-            LogCancelling(_logger, invocation.RunId, agent, process.Id);
-            await ProcessStopper.StopAsync(process, group, _options.InterruptGracePeriod, _options.TerminationGracePeriod, _time).ConfigureAwait(false);
-        }
+        var cancelled = await ProcessStopper.WaitOrStopAsync(process, group, _options.InterruptGracePeriod, _options.TerminationGracePeriod, _time,
+            leftovers => LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers),
+            () => LogCancelling(_logger, invocation.RunId, agent, process.Id),
+            cancellationToken).ConfigureAwait(false);
 
         try
         {

@@ -173,22 +173,10 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         var input = WriteInputAsync(process.StandardInput, invocation.Input);
 
         int? group = Setsid is null ? null : process.Id;
-        var cancelled = false;
-        try
-        {
-            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
-            if (group is { } leftovers && ProcessTree.GroupExists(leftovers) && ProcessTree.AnyRunning(leftovers, []))
-            {
-                LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers);
-                await ProcessStopper.StopAsync(process, group, TimeSpan.Zero, _options.TerminationGracePeriod, _time).ConfigureAwait(false);
-            }
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-        {
-            cancelled = true;
-            LogCancelling(_logger, invocation.RunId, agent, process.Id);
-            await ProcessStopper.StopAsync(process, group, TimeSpan.Zero, _options.TerminationGracePeriod, _time).ConfigureAwait(false);
-        }
+        var cancelled = await ProcessStopper.WaitOrStopAsync(process, group, TimeSpan.Zero, _options.TerminationGracePeriod, _time,
+            leftovers => LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers),
+            () => LogCancelling(_logger, invocation.RunId, agent, process.Id),
+            cancellationToken).ConfigureAwait(false);
 
         try
         {

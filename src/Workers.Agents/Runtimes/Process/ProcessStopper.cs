@@ -15,6 +15,35 @@ internal static class ProcessStopper
     static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(50);
     static readonly TimeSpan KilledExitTimeout = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Waits for the agent to exit. If it left processes running in its group, they are stopped (the agent is done, so
+    /// no interrupt step); if <paramref name="cancellationToken"/> fires first, the agent is stopped with both graces.
+    /// Returns true when it was stopped because of the cancellation.
+    /// </summary>
+    public static async Task<bool> WaitOrStopAsync(Process process, int? group, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time,
+        Action<int> stoppingLeftovers, Action cancelling, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        ArgumentNullException.ThrowIfNull(stoppingLeftovers);
+        ArgumentNullException.ThrowIfNull(cancelling);
+        try
+        {
+            await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
+            if (group is { } leftovers && ProcessTree.GroupExists(leftovers) && ProcessTree.AnyRunning(leftovers, []))
+            {
+                stoppingLeftovers(leftovers);
+                await StopAsync(process, group, TimeSpan.Zero, terminationGrace, time).ConfigureAwait(false);
+            }
+            return false;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            cancelling();
+            await StopAsync(process, group, interruptGrace, terminationGrace, time).ConfigureAwait(false);
+            return true;
+        }
+    }
+
     /// <summary>Stops <paramref name="process"/>; a zero grace skips that step.</summary>
     public static async Task StopAsync(Process process, int? group, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time)
     {
