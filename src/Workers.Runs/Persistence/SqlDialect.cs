@@ -52,7 +52,21 @@ sealed class PostgresDialect : SqlDialect
 {
     public override StoreProvider Provider => StoreProvider.Postgres;
 
-    public override DbDataSource CreateDataSource(string connectionString) => NpgsqlDataSource.Create(connectionString);
+    /// <summary>
+    /// The store keeps no session state (no SET, no temporary tables, only transaction-scoped locks), so a pooled
+    /// connection needs no DISCARD ALL when it is reused, and its hot statements stay prepared. Both are defaults the
+    /// connection string can override ("No Reset On Close", "Max Auto Prepare").
+    /// </summary>
+    public override DbDataSource CreateDataSource(string connectionString)
+    {
+        var given = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!given.ContainsKey("No Reset On Close") && !given.ContainsKey("NoResetOnClose"))
+            builder.NoResetOnClose = true;
+        if (!given.ContainsKey("Max Auto Prepare") && !given.ContainsKey("MaxAutoPrepare"))
+            builder.MaxAutoPrepare = 64;
+        return NpgsqlDataSource.Create(builder);
+    }
 
     public override object ToDb(Guid value) => value;
     public override object ToDb(DateTimeOffset value) => value.ToUniversalTime();

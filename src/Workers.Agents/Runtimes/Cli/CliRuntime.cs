@@ -13,9 +13,9 @@ namespace Workers.Agents.Runtimes.Cli;
 /// </summary>
 /// <remarks>
 /// Process handling follows the <c>process</c> runtime: on Linux the CLI is started through the same launch chain
-/// (<see cref="AgentSupervisor"/>, from <see cref="ProcessSpawner"/>'s thread), so it leads its own process group and dies with
+/// (<see cref="AgentSupervisor"/>), so it leads its own process group and dies with
 /// its descendants if the worker dies; stdout and stderr are drained concurrently, and nothing is left running when an attempt
-/// ends. Cancelling sends the CLI SIGINT (its graceful interrupt; the supervisor passes it on), then after
+/// ends. Cancelling sends the CLI SIGINT (its graceful interrupt), then after
 /// <see cref="CliRuntimeOptions.InterruptGracePeriod"/> SIGTERM to its group and tree, then after
 /// <see cref="CliRuntimeOptions.TerminationGracePeriod"/> SIGKILL; elsewhere the tree is killed at once.
 /// </remarks>
@@ -36,10 +36,10 @@ public abstract partial class CliRuntime : IAgentRuntime
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
-    /// <summary>setsid(1) makes the CLI (or its supervisor) a process-group leader so its whole tree can be signalled; null where missing.</summary>
+    /// <summary>setsid(1) makes the CLI a process-group leader so its whole tree can be signalled; null where missing.</summary>
     private static readonly string? Setsid = AgentSupervisor.Setsid;
 
-    // Set once the missing-setpriv warning has been logged: once per worker process is enough.
+    // Set once the missing-setsid/grep warning has been logged: once per worker process is enough.
     private static int s_warnedUnsupervised;
 
     private readonly CliDialect _dialect;
@@ -60,7 +60,7 @@ public abstract partial class CliRuntime : IAgentRuntime
         _logger = logger;
         if (OperatingSystem.IsLinux() && !AgentSupervisor.Available && Interlocked.Exchange(ref s_warnedUnsupervised, 1) == 0)
         {
-            LogUnsupervised(_logger, AgentSupervisor.Setsid ?? "missing", AgentSupervisor.Setpriv ?? "missing");
+            LogUnsupervised(_logger, AgentSupervisor.Setsid ?? "missing", AgentSupervisor.Grep ?? "missing");
         }
     }
 
@@ -124,8 +124,8 @@ public abstract partial class CliRuntime : IAgentRuntime
         using var process = new Process { StartInfo = CreateStartInfo(invocation, settings, executable, arguments) };
         try
         {
-            // Started from one long-lived thread: the CLI's death signal is tied to the thread that forked it.
-            await ProcessSpawner.StartAsync(process).ConfigureAwait(false);
+            // Marked as this worker's, so the worker's reaper kills it (and its descendants) if the worker dies.
+            AgentSupervisor.Start(process);
         }
         catch (Win32Exception ex)
         {
@@ -277,7 +277,7 @@ public abstract partial class CliRuntime : IAgentRuntime
 
     private ProcessStartInfo CreateStartInfo(AgentInvocation invocation, CliSettings settings, string executable, IReadOnlyList<string> arguments)
     {
-        // setsid, setpriv and the supervisor shell in front of the CLI (Linux; see AgentSupervisor), then its own arguments.
+        // setsid in front of the CLI (Linux; see AgentSupervisor), then its own arguments.
         var startInfo = AgentSupervisor.CreateStartInfo(executable);
         startInfo.WorkingDirectory = invocation.WorkspaceDirectory;
         startInfo.UseShellExecute = false;
@@ -369,8 +369,8 @@ public abstract partial class CliRuntime : IAgentRuntime
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: agent {Agent} exited but its output was still open after {Seconds} s; stopped reading")]
     private static partial void LogDrainTimedOut(ILogger logger, Guid runId, string agent, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "setpriv(1) or setsid(1) (util-linux) not found (setsid: {Setsid}, setpriv: {Setpriv}): agent CLIs will NOT be killed if this worker dies abruptly; install util-linux")]
-    private static partial void LogUnsupervised(ILogger logger, string setsid, string setpriv);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "setsid(1) (util-linux) or grep(1) not found (setsid: {Setsid}, grep: {Grep}): agent CLIs will NOT be killed if this worker dies abruptly; install util-linux and grep")]
+    private static partial void LogUnsupervised(ILogger logger, string setsid, string grep);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: the event sink failed for agent {Agent}; later events may be missing")]
     private static partial void LogSinkFailed(ILogger logger, Exception exception, Guid runId, string agent);

@@ -1,200 +1,156 @@
+using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 
 namespace Workers.Agents.Runtimes;
 
 /// <summary>
-/// The launch chain that ties an agent's life to the worker's (Linux). The child is
-/// <c>setsid setpriv --pdeathsig USR2 -- /bin/sh -c SCRIPT workers-agent-supervisor WORKER_PID AGENT ARGS...</c>:
-/// setsid(1) makes it the leader of a new session and process group, setpriv(1) asks the kernel for SIGUSR2 when its
-/// parent dies, and the shell is a small supervisor that starts the agent in that group and waits for it. When the worker
-/// dies (<c>kill -9</c>, OOM), the supervisor gets SIGUSR2 and SIGKILLs its whole process group: the agent and every
-/// descendant that stayed in the group. All three exec in place, so the process the worker sees is the supervisor, the
-/// group leader, and its exit code is the agent's.
+/// Ties the life of every process a worker starts for its agents to the worker's own (Linux), without a process per agent.
+/// An agent starts as <c>setsid AGENT ARGS...</c>: the leader of a new session and process group, so the worker can signal its
+/// whole tree, and a direct child of the worker (its exit code and signal dispositions are its own). Its environment carries
+/// <see cref="OwnerVariable"/>, this worker's token, which every descendant inherits.
+/// <para>
+/// One reaper per worker (<c>setsid /bin/sh -c SCRIPT</c>, started with the first agent) blocks reading a pipe the worker holds
+/// and never writes. When the worker dies (<c>kill -9</c>, OOM), the kernel closes that pipe; the reaper reads end of file and
+/// kills every process whose environment carries the token, with the process group each one leads: the agents, their children,
+/// and descendants that moved to a group of their own. It scans again for a second, for processes that were between fork and
+/// exec at that moment. While the worker lives the reaper costs nothing (one blocked read).
+/// </para>
 /// </summary>
-/// <remarks>
-/// Traps: PR_SET_PDEATHSIG fires when the parent <em>thread</em> exits, not the process, so agents must be forked from a
-/// thread that lives as long as the worker (<see cref="ProcessSpawner"/>); the supervisor also checks that its parent
-/// really changed before killing, so a stray SIGUSR2 is harmless. The death signal is cleared on fork, which is why the
-/// supervisor, not the agent, receives it. SIGUSR2 is never sent by cancellation (SIGINT or SIGTERM, which the supervisor
-/// passes on to the agent, then SIGKILL).
-/// </remarks>
 internal static class AgentSupervisor
 {
-    /// <summary>Shown as <c>$0</c>, so the shell's own error messages (an agent that cannot be executed) start with it.</summary>
-    public const string Name = "workers-agent-supervisor";
+    /// <summary>The environment variable that marks a process as started (directly or not) by this worker for an agent.</summary>
+    public const string OwnerVariable = "WORKERS_AGENT_OWNER";
 
-    /// <summary>The death signal, as setpriv(1) and the shell's trap name it.</summary>
-    public const string DeathSignal = "USR2";
+    /// <summary>Shown as <c>$0</c> of the reaper, so <c>ps</c> says what it is.</summary>
+    public const string ReaperName = "workers-agent-reaper";
 
     // Traps, in order of appearance:
-    // - The death signal may be stray (anyone may send SIGUSR2 to the group): kill only if our parent is no longer the worker.
-    // - The PPID check closes the race where the worker died before setpriv set the death signal.
-    // - A non-interactive shell starts a background job with SIGINT and SIGQUIT ignored, which an agent would inherit; the
-    //   job resets them through env(1) --default-signal, but only those the supervisor itself did not inherit as ignored.
-    // - It also gives a background job /dev/null as stdin, and dash 0.5 applies that even over an explicit `<&0`; dup'ing
-    //   stdin to fd 3 first and redirecting from it works.
-    // - After starting the agent the supervisor lets go of the pipes, so the agent alone decides when they reach end of file.
-    // - `wait` returns early (status > 128) when a trapped signal arrives; wait again while the agent is still there.
-    // - SIGTERM and SIGINT sent to the supervisor alone are passed on to the agent (the CLI runtimes interrupt a CLI with
-    //   SIGINT first): untrapped, SIGINT would end the supervisor and leave the agent unsupervised. A signal the supervisor
-    //   inherited as ignored cannot be trapped; the agent then inherits it ignored too, so forwarding would change nothing.
+    // - Terminal signals (Ctrl+C reaches the whole foreground group) must not end the reaper while the worker drains and lives on;
+    //   setsid already keeps it out of the worker's group, the trap covers a signal sent to it by mistake.
+    // - read returns at end of file only (nothing is ever written); a line (should one come) is ignored.
+    // - grep -z reads NUL-separated environments; -x -F: the whole entry, literally. Processes of other users are unreadable and skipped.
+    // - kill -9 -PID ends the group a process leads (the agents lead theirs), kill -9 PID the process itself if it leads none.
+    // - Five passes 0.2 s apart: a process being forked while the first pass ran shows the token once it has exec'd.
     private const string Script =
         """
-        worker=$1; reset_with=$2; shift 2
-        orphaned() {
-          stat=; read -r stat < /proc/$$/stat
-          set -- ${stat##*) }
-          [ "$2" = "$worker" ] || kill -KILL 0
+        token=$1
+        trap '' INT HUP
+        while read -r _; do :; done
+        reap() {
+          for environ in $(grep -lzxF "WORKERS_AGENT_OWNER=$token" /proc/[0-9]*/environ 2>/dev/null); do
+            pid=${environ#/proc/}; pid=${pid%/environ}
+            [ "$pid" != "$$" ] || continue
+            kill -9 -"$pid" 2>/dev/null; kill -9 "$pid" 2>/dev/null
+          done
         }
-        trapped=
-        trap 'trapped=1; orphaned' USR2
-        trap 'trapped=1; [ -z "$agent" ] || kill -TERM "$agent" 2>/dev/null' TERM
-        trap 'trapped=1; [ -z "$agent" ] || kill -INT "$agent" 2>/dev/null' INT
-        [ "$PPID" = "$worker" ] || kill -KILL 0
-        [ -z "$trapped" ] || exit 143
-        if [ -n "$reset_with" ]; then
-          ignored=0; while read -r key value; do [ "$key" != SigIgn: ] || ignored=$value; done < /proc/$$/status
-          ignored=$(( 0x${ignored#"${ignored%?}"} ))
-          reset=
-          [ $(( ignored & 2 )) -ne 0 ] || reset=INT
-          [ $(( ignored & 4 )) -ne 0 ] || reset=${reset:+$reset,}QUIT
-          [ -z "$reset" ] || set -- "$reset_with" --default-signal="$reset" -- "$@"
-        fi
-        exec 3<&0
-        "$@" <&3 3<&- &
-        agent=$!
-        exec 3<&- </dev/null >/dev/null 2>&1
-        while :; do
-          trapped=; wait "$agent"; status=$?
-          [ -n "$trapped" ] && [ "$status" -gt 128 ] && kill -0 "$agent" 2>/dev/null || break
-        done
-        exit "$status"
+        for pass in 1 2 3 4 5; do reap; sleep 0.2; done
         """;
 
-    /// <summary>
-    /// env(1) when it has <c>--default-signal</c> (GNU coreutils 8.31 and later); null otherwise, and then an agent starts
-    /// with SIGINT and SIGQUIT ignored. Probed once, on first use.
-    /// </summary>
-    private static readonly Lazy<string?> SignalResetter = new(ProbeSignalResetter);
-
     private const string Shell = "/bin/sh";
+
+    private static readonly Lock ReaperLock = new();
+    private static Process? s_reaper;
 
     /// <summary>setsid(1), util-linux (essential on Debian). Null where missing (or not Linux).</summary>
     public static string? Setsid { get; } = Find("setsid");
 
-    /// <summary>setpriv(1), util-linux. Null where missing (or not Linux).</summary>
-    public static string? Setpriv { get; } = Find("setpriv");
+    /// <summary>grep(1) with <c>-z</c> (GNU), which the reaper scans environments with. Null where missing (or not Linux).</summary>
+    public static string? Grep { get; } = Find("grep");
 
     /// <summary>True when agents get their own process group (setsid exists).</summary>
     public static bool GroupsAvailable => Setsid is not null;
 
-    /// <summary>True when agents are killed with the worker: setsid, setpriv and /bin/sh all exist.</summary>
-    public static bool Available { get; } = Setsid is not null && Setpriv is not null && File.Exists(Shell);
+    /// <summary>True when agents are killed with the worker: setsid, grep and /bin/sh exist, and /proc is readable.</summary>
+    public static bool Available { get; } = Setsid is not null && Grep is not null && File.Exists(Shell) && Directory.Exists("/proc/self");
+
+    /// <summary>This worker process's token: unique per process, with its pid for whoever reads an environment by hand.</summary>
+    public static string OwnerToken { get; } = $"{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}-{Guid.NewGuid():N}";
+
+    /// <summary>The reaper's pid while it runs (for tests and diagnostics); null before the first agent or where unavailable.</summary>
+    public static int? ReaperId
+    {
+        get
+        {
+            lock (ReaperLock)
+            {
+                return s_reaper is { HasExited: false } reaper ? reaper.Id : null;
+            }
+        }
+    }
 
     /// <summary>
-    /// Puts the launch chain in front of <paramref name="executable"/>: the full chain when <see cref="Available"/>, else
-    /// setsid alone when it exists, else nothing. The caller adds the agent's own arguments after this.
+    /// Puts setsid in front of <paramref name="executable"/> where it exists. The caller adds the agent's own arguments after
+    /// this, and starts it with <see cref="Start"/>.
     /// </summary>
     public static ProcessStartInfo CreateStartInfo(string executable)
     {
-        if (Available)
+        if (Setsid is null)
         {
-            var startInfo = new ProcessStartInfo(Setsid!);
-            foreach (var argument in (ReadOnlySpan<string>)[Setpriv!, "--pdeathsig", DeathSignal, "--", Shell, "-c", Script, Name])
-            {
-                startInfo.ArgumentList.Add(argument);
-            }
-
-            startInfo.ArgumentList.Add(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
-            startInfo.ArgumentList.Add(SignalResetter.Value ?? "");
-            startInfo.ArgumentList.Add(executable);
-            return startInfo;
+            return new ProcessStartInfo(executable);
         }
 
-        if (Setsid is not null)
-        {
-            var startInfo = new ProcessStartInfo(Setsid);
-            startInfo.ArgumentList.Add(executable);
-            return startInfo;
-        }
-
-        return new ProcessStartInfo(executable);
+        var startInfo = new ProcessStartInfo(Setsid);
+        startInfo.ArgumentList.Add(executable);
+        return startInfo;
     }
 
     /// <summary>
-    /// The reason <paramref name="executable"/> could not be executed, when the exit code and stderr say the launch chain
-    /// failed to execute it (e.g. a script whose #! names a missing interpreter); null otherwise.
+    /// Starts <paramref name="process"/> marked as this worker's (after the caller has set its environment), with the reaper
+    /// watching. Throws what <see cref="Process.Start()"/> throws.
+    /// </summary>
+    public static void Start(Process process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        if (Available)
+        {
+            EnsureReaper();
+            process.StartInfo.Environment[OwnerVariable] = OwnerToken;
+        }
+
+        process.Start();
+    }
+
+    /// <summary>
+    /// The reason <paramref name="executable"/> could not be executed, when the exit code and stderr say setsid failed to
+    /// execute it (e.g. a script whose #! names a missing interpreter); null otherwise.
     /// </summary>
     public static string? ExecFailure(int exitCode, string stderr, string executable)
     {
-        if (exitCode is not (126 or 127))
-        {
-            return null;
-        }
-
-        // setsid(1): "setsid: failed to execute /path: No such file or directory".
+        // setsid(1): "setsid: failed to execute /path: No such file or directory" (exit 126 or 127).
         const string SetsidFailure = "setsid: failed to execute ";
-        if (stderr.StartsWith(SetsidFailure, StringComparison.Ordinal))
-        {
-            return FirstLine(stderr[SetsidFailure.Length..]);
-        }
-
-        // dash: "workers-agent-supervisor: 13: /path: not found" (the number is the script's line).
-        const string ShellFailure = Name + ": ";
-        if (stderr.StartsWith(ShellFailure, StringComparison.Ordinal))
-        {
-            var rest = stderr[ShellFailure.Length..];
-            var afterLine = rest.IndexOf(": ", StringComparison.Ordinal);
-            return FirstLine(afterLine < 0 ? rest : rest[(afterLine + 2)..]);
-        }
-
-        // env(1): "/usr/bin/env: '/path': No such file or directory", quotes per locale. An agent whose #! line runs env
-        // and names a missing program writes the same prefix, but quotes that program, not the agent's own path.
-        if (SignalResetter is { IsValueCreated: true, Value: { } env } && stderr.StartsWith(env + ": ", StringComparison.Ordinal))
-        {
-            var rest = stderr[(env.Length + 2)..];
-            if (rest.Length > executable.Length + 3
-                && rest.AsSpan(1).StartsWith(executable, StringComparison.Ordinal)
-                && rest.AsSpan(executable.Length + 2).StartsWith(": ", StringComparison.Ordinal))
-            {
-                return FirstLine(rest);
-            }
-        }
-
-        return null;
+        return exitCode is 126 or 127 && stderr.StartsWith(SetsidFailure + executable, StringComparison.Ordinal)
+            ? stderr[SetsidFailure.Length..].Split('\n')[0]
+            : null;
     }
 
-    private static string FirstLine(string text) => text.Split('\n')[0];
-
-    private static string? ProbeSignalResetter()
+    /// <summary>Starts the reaper on first use, and again if it has died (someone killed it): agents are never left unwatched.</summary>
+    private static void EnsureReaper()
     {
-        if (Find("env") is not { } env)
+        lock (ReaperLock)
         {
-            return null;
-        }
+            if (s_reaper is { HasExited: false })
+            {
+                return;
+            }
 
-        try
-        {
-            var startInfo = new ProcessStartInfo(env) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-            foreach (var argument in (ReadOnlySpan<string>)["--default-signal=INT", "--", "true"])
+            s_reaper?.Dispose();
+            var startInfo = new ProcessStartInfo(Setsid!) { UseShellExecute = false, RedirectStandardInput = true };
+            foreach (var argument in (ReadOnlySpan<string>)[Shell, "-c", Script, ReaperName, OwnerToken])
             {
                 startInfo.ArgumentList.Add(argument);
             }
 
-            using var probe = Process.Start(startInfo);
-            if (probe is null)
+            try
             {
-                return null;
+                // Its stdin is the pipe: the worker keeps the write end open (close-on-exec, so no agent inherits it) until it dies.
+                s_reaper = Process.Start(startInfo);
             }
-
-            probe.StandardOutput.ReadToEnd();
-            probe.StandardError.ReadToEnd();
-            return probe.WaitForExit(TimeSpan.FromSeconds(5)) && probe.ExitCode == 0 ? env : null;
-        }
-        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
-        {
-            return null;
+            catch (Win32Exception)
+            {
+                // Checked by Available; should it still fail, agents run as they would without it rather than not at all.
+                s_reaper = null;
+            }
         }
     }
 

@@ -58,11 +58,11 @@ public sealed partial class ProcessRuntime : IAgentRuntime
     /// <summary>
     /// setsid(1) (util-linux, essential on Debian) starts the agent as the leader of a new process group, so every process it
     /// starts can be signalled at once, even those its own exit orphaned. Null where it is missing: the tree is walked instead.
-    /// The rest of the launch chain (which kills the agent's group when the worker dies) is in <see cref="AgentSupervisor"/>.
+    /// What kills the agent's processes when the worker dies is in <see cref="AgentSupervisor"/>.
     /// </summary>
     private static readonly string? Setsid = AgentSupervisor.Setsid;
 
-    // Set once the missing-setpriv warning has been logged: once per worker process is enough.
+    // Set once the missing-setsid/grep warning has been logged: once per worker process is enough.
     private static int s_warnedUnsupervised;
 
     private readonly ProcessRuntimeOptions _options;
@@ -85,7 +85,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         _logger = logger;
         if (OperatingSystem.IsLinux() && !AgentSupervisor.Available && Interlocked.Exchange(ref s_warnedUnsupervised, 1) == 0)
         {
-            LogUnsupervised(_logger, AgentSupervisor.Setsid ?? "missing", AgentSupervisor.Setpriv ?? "missing");
+            LogUnsupervised(_logger, AgentSupervisor.Setsid ?? "missing", AgentSupervisor.Grep ?? "missing");
         }
     }
 
@@ -132,8 +132,8 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         using var process = new Process { StartInfo = CreateStartInfo(invocation, settings, executable) };
         try
         {
-            // Started from one long-lived thread: the agent's death signal is tied to the thread that forked it.
-            await ProcessSpawner.StartAsync(process).ConfigureAwait(false);
+            // Marked as this worker's, so the worker's reaper kills it (and its descendants) if the worker dies.
+            AgentSupervisor.Start(process);
         }
         catch (Win32Exception ex)
         {
@@ -224,7 +224,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
 
     private static ProcessStartInfo CreateStartInfo(AgentInvocation invocation, ProcessSettings settings, string executable)
     {
-        // setsid, setpriv and the supervisor shell in front of the agent (Linux; see AgentSupervisor), then its own arguments.
+        // setsid in front of the agent (Linux; see AgentSupervisor), then its own arguments.
         var startInfo = AgentSupervisor.CreateStartInfo(executable);
         startInfo.WorkingDirectory = invocation.WorkspaceDirectory;
         startInfo.UseShellExecute = false;
@@ -313,8 +313,8 @@ public sealed partial class ProcessRuntime : IAgentRuntime
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: agent {Agent} exited but its output was still open after {Seconds} s (a background process holds it?); stopped reading")]
     private static partial void LogDrainTimedOut(ILogger logger, Guid runId, string agent, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "setpriv(1) or setsid(1) (util-linux) not found (setsid: {Setsid}, setpriv: {Setpriv}): process agents will NOT be killed if this worker dies abruptly; install util-linux")]
-    private static partial void LogUnsupervised(ILogger logger, string setsid, string setpriv);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "setsid(1) (util-linux) or grep(1) not found (setsid: {Setsid}, grep: {Grep}): process agents will NOT be killed if this worker dies abruptly; install util-linux and grep")]
+    private static partial void LogUnsupervised(ILogger logger, string setsid, string grep);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Run {RunId}: the event sink failed for agent {Agent}; later events may be missing")]
     private static partial void LogSinkFailed(ILogger logger, Exception exception, Guid runId, string agent);

@@ -53,7 +53,7 @@ internal static class ProcessStopper
             tree = ProcessTree.Snapshot(SafeId(process));
             if (interruptGrace > TimeSpan.Zero && tree.Count > 0)
             {
-                // The root is the supervisor, which passes the interrupt on to the agent.
+                // The root is the agent itself (setsid execs it in place): the interrupt goes to it alone, as a terminal would send it.
                 ProcessTree.Signal([tree[0]], SigInt);
                 await WaitWhileRunningAsync(group, tree, interruptGrace, time).ConfigureAwait(false);
             }

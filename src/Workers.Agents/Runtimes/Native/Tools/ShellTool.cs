@@ -63,7 +63,8 @@ internal sealed class ShellTool(WorkspaceSandbox sandbox, TimeSpan timeout, int 
         var output = new CappedText(maxOutputLength);
         process.OutputDataReceived += (_, e) => output.AppendLine(e.Data);
         process.ErrorDataReceived += (_, e) => output.AppendLine(e.Data);
-        process.Start();
+        // Marked as this worker's like any agent process, so it dies with the worker.
+        AgentSupervisor.Start(process);
         var group = AgentSupervisor.Setsid is not null ? ProcessStopper.SafeId(process) : -1;
         process.StandardInput.Close();
         process.BeginOutputReadLine();
