@@ -340,6 +340,58 @@ public sealed class RunStateMachine_Specs
     }
 
     [Fact]
+    public async Task A_dispatch_overtaken_in_its_queue_is_sent_again()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var waiting = NewId.NextGuid();
+        await fixture.Send(Submission(waiting, priority: 5));
+        await fixture.WaitFor(waiting, m => m.Queued);
+        fixture.Time.Advance(TimeSpan.FromSeconds(1));
+        // Queued later at the same priority, yet claimed first: the first run's dispatch cannot still be ahead of it.
+        var later = NewId.NextGuid();
+        await fixture.Send(Submission(later, priority: 5));
+        await fixture.WaitFor(later, m => m.Queued);
+        await fixture.Claim(later, 1);
+        fixture.Time.Advance(TimeSpan.FromSeconds(30));
+
+        await fixture.Send(new DispatchElapsed { RunId = waiting, Attempt = 1 });
+        await fixture.Consumed<DispatchElapsed>(waiting);
+
+        Assert.Equal(2, fixture.Dispatches(waiting, 1));
+    }
+
+    [Fact]
+    public async Task A_dispatch_behind_a_backlog_being_worked_through_waits_and_is_sent_again_once_the_queue_goes_quiet()
+    {
+        await using var fixture = await SagaFixture.StartAsync();
+        var low = NewId.NextGuid();
+        await fixture.Send(Submission(low, priority: 1));
+        await fixture.WaitFor(low, m => m.Queued);
+        fixture.Time.Advance(TimeSpan.FromSeconds(40));
+        // Workers are busy with higher priorities: nothing queued after the low run at its priority or below was claimed.
+        var high = NewId.NextGuid();
+        await fixture.Send(Submission(high, priority: 7));
+        await fixture.WaitFor(high, m => m.Queued);
+        await fixture.Claim(high, 1);
+
+        await fixture.Send(new DispatchElapsed { RunId = low, Attempt = 1 });
+        await fixture.Consumed<DispatchElapsed>(low);
+
+        var run = fixture.Saga.Sagas.Contains(low);
+        Assert.Equal(1, fixture.Dispatches(low, 1));
+        Assert.Equal(1, run.DispatchCount);
+        // The next look comes after as long again as it has waited (40 s), not after the 30 s base delay.
+        Assert.Equal(fixture.Time.GetUtcNow() + TimeSpan.FromSeconds(40), run.RedispatchAt);
+
+        // No lease granted on the runtime for a whole re-dispatch delay: nobody is working the queue, so send it again.
+        fixture.Time.Advance(TimeSpan.FromSeconds(40));
+        await fixture.Send(new DispatchElapsed { RunId = low, Attempt = 1 });
+        await fixture.Consumed<DispatchElapsed>(low, 2);
+
+        Assert.Equal(2, fixture.Dispatches(low, 1));
+    }
+
+    [Fact]
     public async Task A_released_attempt_is_dispatched_again_at_once_and_does_not_count()
     {
         var (fixture, id, lease) = await Running(agent: "strict");

@@ -3,6 +3,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using Workers.Contracts;
 using Workers.Runs.Admission;
+using Workers.Runs.Dispatch;
 using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Runs.StateMachine;
@@ -11,7 +12,7 @@ namespace Workers.Runs.StateMachine;
 /// What each transition does to the run row. Kept apart from the state table so the table stays readable and
 /// the arithmetic (backoff, lease expiry, truncation) is testable on its own. Time comes from <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOptions<RunOptions> options)
+public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progress, TimeProvider time, IOptions<RunOptions> options)
 {
     /// <summary><see cref="RunState.ErrorKind"/> of a rejected submission.</summary>
     public const string RejectedKind = "rejected";
@@ -80,10 +81,33 @@ public sealed class RunLifecycle(RunAdmission admission, TimeProvider time, IOpt
         run.UpdatedAt = Now;
     }
 
+    /// <summary>
+    /// The re-dispatch timer of an unclaimed attempt fired: dispatch again if the dispatch looks lost (overtaken in its queue,
+    /// or the queue has gone quiet), or once it has waited <see cref="RunOptions.RedispatchMaxDelay"/> whatever it looks like.
+    /// </summary>
+    public bool DispatchLooksLost(RunState run) =>
+        run.QueuedAt is not { } queuedAt
+        || Now - queuedAt >= Policy.RedispatchMaxDelay
+        || progress.LooksLost(run.Runtime, DispatchPriority(run), queuedAt, Policy.RedispatchDelay);
+
+    /// <summary>
+    /// The unclaimed attempt is still behind others in its queue: look again after as long as it has waited so far (at least
+    /// <see cref="RunOptions.RedispatchDelay"/>), so a deep backlog costs each run a few timer checks, not a duplicate dispatch.
+    /// </summary>
+    public void PostponeRedispatch(BehaviorContext<RunState, DispatchElapsed> context)
+    {
+        var run = context.Saga;
+        var waited = Now - (run.QueuedAt ?? Now);
+        run.RedispatchAt = Now + TimeSpan.FromTicks(Math.Clamp(waited.Ticks, Policy.RedispatchDelay.Ticks, Policy.RedispatchMaxDelay.Ticks));
+        run.UpdatedAt = Now;
+    }
+
     public void GrantLease(BehaviorContext<RunState, ClaimRun> context)
     {
         var run = context.Saga;
         var now = Now;
+        if (run.QueuedAt is { } queuedAt)
+            progress.Granted(run.Runtime, DispatchPriority(run), queuedAt);
         run.LeaseId = NewId.NextGuid();
         run.LeaseExpiresAt = now + Policy.LeaseDuration;
         run.ClaimId = context.Message.ClaimId;

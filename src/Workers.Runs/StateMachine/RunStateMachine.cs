@@ -53,8 +53,11 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             // dispatch left: send the dispatch again (a duplicate is refused at claim time).
             When(SubmitRequested)
                 .Dispatch(lifecycle),
-            When(DispatchElapsed, c => c.Message.Attempt == c.Saga.Attempt)
+            When(DispatchElapsed, c => c.Message.Attempt == c.Saga.Attempt && lifecycle.DispatchLooksLost(c.Saga))
                 .Dispatch(lifecycle),
+            // Still waiting its turn behind a backlog that workers are working through: a copy would only be refused.
+            When(DispatchElapsed, c => c.Message.Attempt == c.Saga.Attempt && !lifecycle.DispatchLooksLost(c.Saga))
+                .Then(lifecycle.PostponeRedispatch),
             // A late success of the previous attempt while the next one is still unclaimed (see RetryScheduled).
             When(AttemptSucceeded, RunLifecycle.IsLateSuccessOfLostLease)
                 .Then(lifecycle.RecordSuccess)

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Workers.Agents.Definitions;
 using Workers.Contracts;
 using Workers.Runs.Admission;
+using Workers.Runs.Dispatch;
 using Workers.Runs.Routing;
 using Workers.Runs.StateMachine;
 
@@ -37,6 +38,7 @@ public sealed class SagaFixture : IAsyncDisposable
             .AddSingleton<ILiveRuntimes>(live ?? new FixedLiveRuntimes("process"))
             .AddSingleton(Options.Create(options ?? new RunOptions()))
             .AddSingleton<RunAdmission>()
+            .AddSingleton<DispatchProgress>()
             .AddSingleton<RunLifecycle>()
             .AddMassTransitTestHarness(x =>
             {
