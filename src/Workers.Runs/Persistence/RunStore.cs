@@ -147,7 +147,7 @@ public sealed class RunStore : IAsyncDisposable
         var sql = $"""
             UPDATE runs SET due_at = @recheck_at, version = version + 1
             WHERE run_id IN (SELECT run_id FROM runs WHERE due_at <= @now ORDER BY due_at LIMIT @batch {Dialect.SkipLocked})
-            RETURNING run_id, current_state, attempt, lease_id, deadline_at, stall_deadline_at
+            RETURNING run_id, current_state, attempt, lease_id, deadline_at, stall_deadline_at, runtime, priority, error_kind, queued_at
             """;
         await using var command = _dataSource.CreateCommand(sql);
         command.AddParameter("recheck_at", Dialect.ToDb(recheckAt));
@@ -161,9 +161,45 @@ public sealed class RunStore : IAsyncDisposable
             var deadlinePassed = (!reader.IsDBNull(4) && Dialect.ReadTime(reader, 4) <= now)
                 || (state == RunStates.Running && !reader.IsDBNull(5) && Dialect.ReadTime(reader, 5) <= now);
             due.Add(new DueRun(Dialect.ReadGuid(reader, 0), state, reader.GetInt32(2),
-                reader.IsDBNull(3) ? null : Dialect.ReadGuid(reader, 3), deadlinePassed));
+                reader.IsDBNull(3) ? null : Dialect.ReadGuid(reader, 3), deadlinePassed)
+            {
+                Runtime = reader.GetString(6),
+                Priority = reader.GetInt32(7),
+                ErrorKind = reader.IsDBNull(8) ? null : reader.GetString(8),
+                QueuedAt = reader.IsDBNull(9) ? null : Dialect.ReadTime(reader, 9),
+            });
         }
         return due;
+    }
+
+    /// <summary>
+    /// Moves the re-dispatch timer of queued attempts that are only waiting their turn, in one transaction, without the
+    /// saga: a deep backlog then costs no timer message per run. A row whose attempt or state changed meanwhile is left alone.
+    /// </summary>
+    public async Task PostponeRedispatchAsync(IReadOnlyCollection<(Guid RunId, int Attempt, DateTimeOffset RedispatchAt)> runs,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        if (runs.Count == 0)
+            return;
+        var sql = $"""
+            UPDATE runs SET redispatch_at = @redispatch_at, due_at = {Dialect.Earliest("@redispatch_at", "deadline_at")}, version = version + 1
+            WHERE run_id = @run_id AND attempt = @attempt AND current_state = @state
+            """;
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var (runId, attempt, redispatchAt) in runs)
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            command.AddParameter("redispatch_at", Dialect.ToDb(redispatchAt));
+            command.AddParameter("run_id", Dialect.ToDb(runId));
+            command.AddParameter("attempt", attempt);
+            command.AddParameter("state", RunStates.Queued);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -395,7 +431,13 @@ public sealed record RunCursor(DateTimeOffset SubmittedAt, Guid RunId)
 }
 
 /// <summary>A run whose timer the sweeper took; <paramref name="DeadlinePassed"/> when one of its timeouts is what came due.</summary>
-public sealed record DueRun(Guid RunId, string State, int Attempt, Guid? LeaseId, bool DeadlinePassed = false);
+public sealed record DueRun(Guid RunId, string State, int Attempt, Guid? LeaseId, bool DeadlinePassed = false)
+{
+    public string Runtime { get; init; } = "";
+    public int Priority { get; init; }
+    public string? ErrorKind { get; init; }
+    public DateTimeOffset? QueuedAt { get; init; }
+}
 
 /// <summary>Counts per state.</summary>
 public sealed record RunCounts(IReadOnlyDictionary<string, long> ByState, DateTimeOffset? OldestQueuedSubmittedAt);

@@ -97,9 +97,15 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
     public void PostponeRedispatch(BehaviorContext<RunState, DispatchElapsed> context)
     {
         var run = context.Saga;
-        var waited = Now - (run.QueuedAt ?? Now);
-        run.RedispatchAt = Now + TimeSpan.FromTicks(Math.Clamp(waited.Ticks, Policy.RedispatchDelay.Ticks, Policy.RedispatchMaxDelay.Ticks));
+        run.RedispatchAt = PostponedRedispatchAt(run);
         run.UpdatedAt = Now;
+    }
+
+    /// <summary>When to look again at an unclaimed attempt that is waiting its turn (see <see cref="PostponeRedispatch"/>).</summary>
+    public DateTimeOffset PostponedRedispatchAt(RunState run)
+    {
+        var waited = Now - (run.QueuedAt ?? Now);
+        return Now + TimeSpan.FromTicks(Math.Clamp(waited.Ticks, Policy.RedispatchDelay.Ticks, Policy.RedispatchMaxDelay.Ticks));
     }
 
     public void GrantLease(BehaviorContext<RunState, ClaimRun> context)

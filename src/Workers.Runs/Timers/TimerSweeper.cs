@@ -29,7 +29,8 @@ public sealed class SweeperOptions
 /// cannot be used): it takes due rows and sends the saga the matching event. The saga re-checks each
 /// against the row, so a late or duplicate timer is harmless; several orchestrators can sweep at once.
 /// </summary>
-public sealed partial class TimerSweeper(RunStore store, IBus bus, TimeProvider time, IOptions<SweeperOptions> options, ILogger<TimerSweeper> logger)
+public sealed partial class TimerSweeper(RunStore store, RunLifecycle lifecycle, IBus bus, TimeProvider time, IOptions<SweeperOptions> options,
+    ILogger<TimerSweeper> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -74,9 +75,27 @@ public sealed partial class TimerSweeper(RunStore store, IBus bus, TimeProvider 
         var due = await store.TakeDueAsync(now, now + settings.RecheckAfter, settings.BatchSize, cancellationToken).ConfigureAwait(false);
         if (due.Count == 0)
             return 0;
-        await Task.WhenAll(due.Select(run => FireAsync(run, cancellationToken))).ConfigureAwait(false);
+        // A queued attempt that is only waiting its turn behind a backlog gets its re-dispatch timer moved here, without a
+        // message to the saga (which would come to the same conclusion and do the same).
+        var waiting = due.Where(run => run is { State: RunStates.Queued, DeadlinePassed: false } && !lifecycle.DispatchLooksLost(ToRunState(run)))
+            .ToList();
+        await store.PostponeRedispatchAsync([.. waiting.Select(run => (run.RunId, run.Attempt, lifecycle.PostponedRedispatchAt(ToRunState(run))))],
+            cancellationToken).ConfigureAwait(false);
+        await Task.WhenAll(due.Except(waiting).Select(run => FireAsync(run, cancellationToken))).ConfigureAwait(false);
         return due.Count;
     }
+
+    /// <summary>The columns of a due row that decide whether its dispatch looks lost.</summary>
+    static RunState ToRunState(DueRun run) => new()
+    {
+        CorrelationId = run.RunId,
+        CurrentState = run.State,
+        Attempt = run.Attempt,
+        Runtime = run.Runtime,
+        Priority = run.Priority,
+        ErrorKind = run.ErrorKind,
+        QueuedAt = run.QueuedAt,
+    };
 
     Task FireAsync(DueRun run, CancellationToken cancellationToken) => run.State switch
     {

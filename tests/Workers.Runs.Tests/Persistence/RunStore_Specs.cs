@@ -143,6 +143,38 @@ public sealed class RunStore_Specs
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task A_waiting_dispatch_is_taken_with_what_decides_if_it_looks_lost_and_its_timer_is_moved_in_place(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var waiting = StoreFixture.NewRun(Now);
+        waiting.QueuedAt = Now.AddSeconds(-40);
+        waiting.RedispatchAt = Now.AddSeconds(-10);
+        waiting.ScheduleToStartTimeout = TimeSpan.FromSeconds(100);
+        var otherAttempt = StoreFixture.NewRun(Now);
+        otherAttempt.QueuedAt = Now.AddSeconds(-40);
+        otherAttempt.RedispatchAt = Now.AddSeconds(-10);
+        foreach (var run in new[] { waiting, otherAttempt })
+            await fixture.Store.InsertAsync(run, Ct);
+
+        var taken = await fixture.Store.TakeDueAsync(Now, Now.AddSeconds(30), 10, Ct);
+        var row = Assert.Single(taken, r => r.RunId == waiting.CorrelationId);
+        Assert.Equal(("process", 5, Now.AddSeconds(-40)), (row.Runtime, row.Priority, row.QueuedAt));
+        await fixture.Store.PostponeRedispatchAsync([(waiting.CorrelationId, 1, Now.AddSeconds(80)), (otherAttempt.CorrelationId, 2, Now.AddSeconds(80))], Ct);
+
+        // Another attempt than the one taken: left alone.
+        var untouched = (await fixture.Store.LoadAsync(otherAttempt.CorrelationId, Ct))!;
+        Assert.Equal(Now.AddSeconds(-10), untouched.RedispatchAt);
+        Assert.Equal(2, untouched.Version);
+        var moved = (await fixture.Store.LoadAsync(waiting.CorrelationId, Ct))!;
+        Assert.Equal(Now.AddSeconds(80), moved.RedispatchAt);
+        Assert.Equal(3, moved.Version);
+        // due_at is the earliest timer: the schedule-to-start deadline (queued + 100 s), before the moved re-dispatch.
+        Assert.DoesNotContain(await fixture.Store.TakeDueAsync(Now.AddSeconds(59), Now.AddSeconds(89), 10, Ct), r => r.RunId == waiting.CorrelationId);
+        Assert.Contains(await fixture.Store.TakeDueAsync(Now.AddSeconds(60), Now.AddSeconds(90), 10, Ct), r => r.RunId == waiting.CorrelationId);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task A_heartbeat_renews_current_leases_and_reports_the_others_lost_with_why(string provider)
     {
         await using var fixture = await StoreFixture.CreateAsync(provider);
