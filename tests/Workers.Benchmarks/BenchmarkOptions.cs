@@ -47,7 +47,7 @@ public sealed class BenchmarkOptions
     public int LatencySeconds { get; set; } = 20;
 
     /// <summary><c>--runs</c>: runs submitted per round.</summary>
-    public int Runs { get; set; } = 10_000;
+    public int Runs { get; set; } = 20_000;
 
     /// <summary><c>--rounds</c>: rounds, each on a fresh vhost, database and fleet; the figures are min / median / max over them.</summary>
     public int Rounds { get; set; } = 3;
@@ -101,7 +101,7 @@ public sealed class BenchmarkOptions
                               | density (W5: 1000 idle runs on one worker) | native-density (W5 with the native runtime and a 2 s model)
                               | native-overhead (the native loop's cost per step against the SDK call) | latency (W6: dispatch latency at half the W1 rate)
                               | bullmq (the peer's W1-W3, if Node, Redis and its packages are there) | all
-          --runs N            runs per throughput round (default 10000)
+          --runs N            runs per throughput round (default 20000, as W1 asks)
           --rounds N          rounds (default 3)
           --workers N         worker processes (default 2)
           --slots N           slots per worker (default 16)
