@@ -38,6 +38,8 @@ internal static class ProcessStopper
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
+            // Off the thread that cancelled (a stop request's handler, which may be stopping other runs too): stops run side by side.
+            await Task.Yield();
             cancelling();
             await StopAsync(process, group, interruptGrace, terminationGrace, time).ConfigureAwait(false);
             return true;

@@ -22,8 +22,65 @@ internal static partial class ProcessTree
         public bool Running => State is not ('Z' or 'X' or 'x');
     }
 
+    /// <summary>
+    /// Whether the kernel lists each thread's children (<c>/proc/PID/task/TID/children</c>, in every distribution kernel):
+    /// a tree is then read in as many files as it has processes, not by scanning every process on the machine, which
+    /// matters when many agents stop at once.
+    /// </summary>
+    private static readonly bool ChildrenListed = OperatingSystem.IsLinux()
+        && File.Exists($"/proc/{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}/task/{Environment.ProcessId.ToString(CultureInfo.InvariantCulture)}/children");
+
     /// <summary><paramref name="rootPid"/> and every process descending from it, the root first; empty when the root is gone.</summary>
-    public static List<Member> Snapshot(int rootPid)
+    public static List<Member> Snapshot(int rootPid) => ChildrenListed ? SnapshotFromChildLists(rootPid) : SnapshotFromScan(rootPid);
+
+    private static List<Member> SnapshotFromChildLists(int rootPid)
+    {
+        var tree = new List<Member>();
+        if (!TryReadStat(rootPid, out var root))
+        {
+            return tree;
+        }
+
+        tree.Add(new Member(root.Pid, root.StartTime));
+        for (var i = 0; i < tree.Count; i++)
+        {
+            foreach (var child in ChildrenOf(tree[i].Pid))
+            {
+                if (TryReadStat(child, out var stat))
+                {
+                    tree.Add(new Member(child, stat.StartTime));
+                }
+            }
+        }
+
+        return tree;
+    }
+
+    private static List<int> ChildrenOf(int pid)
+    {
+        var children = new List<int>();
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/task"))
+            {
+                foreach (var id in File.ReadAllText(Path.Combine(task, "children")).Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    if (int.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var child))
+                    {
+                        children.Add(child);
+                    }
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // It exited while being read: its children, if any, are re-parented and out of this tree anyway.
+        }
+
+        return children;
+    }
+
+    private static List<Member> SnapshotFromScan(int rootPid)
     {
         var children = new Dictionary<int, List<Member>>();
         Member? root = null;
@@ -60,15 +117,13 @@ internal static partial class ProcessTree
     }
 
     /// <summary>True while any process of group <paramref name="groupId"/> or any of <paramref name="members"/> still runs.</summary>
-    public static bool AnyRunning(int? groupId, IReadOnlyCollection<Member> members)
-    {
-        if (groupId is { } group && GroupExists(group) && ScanAll().Any(stat => stat.GroupId == group && stat.Running))
-        {
-            return true;
-        }
-
-        return members.Any(member => TryReadStat(member.Pid, out var stat) && stat.StartTime == member.StartTime && stat.Running);
-    }
+    /// <remarks>
+    /// Cheapest first: the known members (one file each), then whether the group has any process at all (one system call);
+    /// only a group that still has one, possibly a zombie nobody reaps, costs a scan of every process.
+    /// </remarks>
+    public static bool AnyRunning(int? groupId, IReadOnlyCollection<Member> members) =>
+        members.Any(member => TryReadStat(member.Pid, out var stat) && stat.StartTime == member.StartTime && stat.Running)
+        || (groupId is { } group && GroupExists(group) && ScanAll().Any(stat => stat.GroupId == group && stat.Running));
 
     /// <summary>True if any process (a zombie included) is in group <paramref name="groupId"/>: one system call, no scan.</summary>
     public static bool GroupExists(int groupId) => Kill(-groupId, 0) == 0;
