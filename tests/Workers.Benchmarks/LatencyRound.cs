@@ -38,7 +38,7 @@ public static class LatencyRound
                 if (due - clock.Elapsed is { TotalMilliseconds: > 1 } wait)
                     await Task.Delay(wait, cancellationToken);
                 publishedAt[i] = DateTimeOffset.UtcNow;
-                pending.Add(bus.Publish(new SubmitRun { RunId = ids[i], Agent = BenchFleet.Agent, Input = "bench", Priority = Random.Shared.Next(0, 10) },
+                pending.Add(SubmitLoad.PublishAsync(bus, new SubmitRun { RunId = ids[i], Agent = BenchFleet.Agent, Input = "bench", Priority = Random.Shared.Next(0, 10) },
                     cancellationToken));
                 if (i % 64 == 0)
                     fleet.ThrowIfAnyExited();

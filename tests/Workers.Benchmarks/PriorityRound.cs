@@ -52,7 +52,7 @@ public static class PriorityRound
         foreach (var chunk in ids.Chunk(16))
         {
             await Task.WhenAll(chunk.Select(id =>
-                bus.Publish(new SubmitRun { RunId = id, Agent = BenchFleet.ShortAgent, Input = "bench", Priority = priority }, cancellationToken)));
+                SubmitLoad.PublishAsync(bus, new SubmitRun { RunId = id, Agent = BenchFleet.ShortAgent, Input = "bench", Priority = priority }, cancellationToken)));
         }
     }
 

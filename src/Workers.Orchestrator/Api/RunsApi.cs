@@ -64,7 +64,7 @@ static class RunsApi
         if (!verdict.Admitted)
             return Invalid(verdict.RejectionReason!);
 
-        await bus.Publish(submit, cancellationToken).ConfigureAwait(false);
+        await bus.Publish(submit, context => context.TrySetPriority(RunQueues.SubmissionPriority(submit.Priority)), cancellationToken).ConfigureAwait(false);
         return Results.Accepted($"/api/runs/{submit.RunId}", new RunAccepted(submit.RunId, "Submitted"));
     }
 

@@ -19,10 +19,17 @@ public static class RunQueues
 
     /// <summary>
     /// The priority of messages about runs already under way (claims, results, cancels, timers) on the saga's queue,
-    /// which is a priority queue too: they overtake a backlog of new submissions (priority 0), so a burst of submissions
-    /// never delays a claim, a result or a cancel by the whole backlog.
+    /// which is a priority queue too: above every submission (0-9, see <see cref="SubmissionPriority"/>), so a burst of
+    /// submissions never delays a claim, a result or a cancel by the whole backlog.
     /// </summary>
-    public const byte LifecyclePriority = 9;
+    public const byte LifecyclePriority = 10;
+
+    /// <summary>
+    /// The message priority to publish a <c>SubmitRun</c> with: the run's own priority (0-9). The saga's queue then admits
+    /// urgent submissions ahead of a backlog of others, as the dispatch queues run them; a submission published without a
+    /// priority waits behind every one published before it.
+    /// </summary>
+    public static byte SubmissionPriority(int runPriority) => (byte)Math.Clamp(runPriority, 0, 9);
 
     /// <summary>The queue (and the exchange bound to it, of the same name) for a runtime's dispatches.</summary>
     public static string ForRuntime(string runtime) => $"runs-{runtime}";

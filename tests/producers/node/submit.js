@@ -20,6 +20,7 @@
  * Routing key  "" (fanout ignores it).
  * Properties   content-type  application/vnd.masstransit+json   (MassTransit picks the deserializer by it)
  *              delivery-mode 2 (persistent)                      (survives a broker restart on a durable queue)
+ *              priority      the run's priority, 0-9                 (the saga's queue admits urgent runs first)
  *              message-id    same value as the envelope's messageId
  * Publishing   on a confirm channel, waiting for the broker's acks: without confirms a broker crash can lose a
  *              submission. mandatory=true, so a message that no queue receives comes back instead of vanishing
@@ -167,6 +168,7 @@ async function main() {
       const writable = channel.publish(EXCHANGE, '', body, {
         contentType: CONTENT_TYPE,
         persistent: true,
+        priority: Math.min(Math.max(Number(options.message.priority) || 0, 0), 9),
         messageId,
         mandatory: !options.allowUnroutable,
       });
