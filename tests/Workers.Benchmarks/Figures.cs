@@ -52,7 +52,7 @@ public static class Figures
         "CPU seconds used between the first publish and the moment every run was seen terminal, divided by that wall time (so 2.00 = both cores). From /proc/<pid>/stat.");
     public static readonly Figure CpuWorkers = new("cpu_workers", "CPU, worker processes (cores)", 2, "All worker processes, without their agent children.");
     public static readonly Figure CpuAgents = new("cpu_agents", "CPU, agent processes (cores)", 2,
-        "Everything the workers started per run (their reaped children's time): the process runtime's supervisor chain (setsid, setpriv, /bin/sh, env) and `/bin/echo`.");
+        "Everything the workers started per run (their reaped children's time): `setsid`, which execs the agent in place, and `/bin/echo`.");
     public static readonly Figure CpuBroker = new("cpu_broker", "CPU, RabbitMQ (cores)", 2, "beam.smp and its helpers.");
     public static readonly Figure CpuPostgres = new("cpu_postgres", "CPU, PostgreSQL (cores)", 2, "Every postgres process, including backends that exited.");
     public static readonly Figure CpuBench = new("cpu_bench", "CPU, benchmark process (cores)", 2, "The producer bus and the progress polls.");
