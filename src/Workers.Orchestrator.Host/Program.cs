@@ -1,4 +1,4 @@
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(HostArguments.WithConfigurationReadOnce(args));
 
 builder.AddServiceDefaults();
 builder.AddOrchestrator();

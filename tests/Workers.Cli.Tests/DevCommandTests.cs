@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
+using Microsoft.Extensions.Configuration;
+
 using Workers.Cli.Dev;
 using Workers.Cli.Tests.Support;
 
@@ -71,6 +73,20 @@ public sealed partial class DevCommandTests
         Assert.Equal("InMemory", builder.Configuration["Workers:Bus:Transport"]);
         Assert.Equal("2", builder.Configuration["Workers:Worker:Slots"]);
         Assert.Equal("Warning", builder.Configuration["Logging:LogLevel:Microsoft.AspNetCore"]);
+    }
+
+    [Fact]
+    public void The_embedded_fleet_reads_its_configuration_files_once_and_watches_nothing()
+    {
+        // A file watcher on the working directory would see every write of the SQLite store kept below it.
+        var directory = Directory.CreateTempSubdirectory("workers-dev-").FullName;
+        var settings = new DevSettings("http://127.0.0.1:0", Path.Combine(directory, "agents.yaml"), Path.Combine(directory, "data", "w.db"), 2);
+
+        var builder = DevHost.CreateBuilder(settings, directory);
+
+        var files = ((IConfigurationBuilder)builder.Configuration).Sources.OfType<FileConfigurationSource>().ToList();
+        Assert.NotEmpty(files);
+        Assert.All(files, source => Assert.False(source.ReloadOnChange, $"{source.Path} is reloaded on change"));
     }
 
     [Theory]

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Configuration.Memory;
+using Microsoft.Extensions.Hosting;
 
 namespace Workers.Cli.Dev;
 
@@ -25,7 +26,7 @@ internal static class DevHost
         ArgumentNullException.ThrowIfNull(settings);
         Directory.CreateDirectory(Path.GetDirectoryName(settings.DataPath)!);
 
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = contentRoot });
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = HostArguments.WithConfigurationReadOnce([]), ContentRootPath = contentRoot });
         builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = LoggingDefaults });
         builder.Configuration.AddInMemoryCollection(settings.ConfigurationOverrides());
         builder.WebHost.UseUrls(settings.Urls);
