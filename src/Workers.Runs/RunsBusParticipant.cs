@@ -25,6 +25,7 @@ sealed class RunsBusParticipant : IBusParticipant
     {
         configurator.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>()
             .Repository(r => r.RegisterSagaRepository<RunState, RunStore, SagaConsumeContextFactory<RunStore, RunState>, SqlSagaRepositoryContextFactory>());
+        configurator.AddConsumer<ClaimBatchConsumer>();
         configurator.AddConsumer<LeaseRenewalConsumer>();
         configurator.AddConsumer<RunActivityConsumer>();
         configurator.AddConsumer<CheckpointQueryConsumer>();
@@ -40,6 +41,8 @@ sealed class RunsBusParticipant : IBusParticipant
             if (e is IRabbitMqReceiveEndpointConfigurator rabbit)
                 rabbit.EnablePriority(RunQueues.MaxPriority);
             e.ConfigureSaga<RunState>(context);
+            // Beside the saga: the same retry on version conflicts and the same outbox (the answer leaves after the commit).
+            e.ConfigureConsumer<ClaimBatchConsumer>(context);
         });
         configurator.ReceiveEndpoint(HeartbeatQueue, e =>
         {

@@ -13,7 +13,6 @@ sealed class WorkerBusParticipant : IBusParticipant
     public void AddRegistrations(IBusRegistrationConfigurator configurator)
     {
         configurator.AddConsumer<RunDispatchConsumer>().ExcludeFromConfigureEndpoints();
-        configurator.AddRequestClient<ClaimRun>();
         configurator.AddRequestClient<WorkerHeartbeat>();
         configurator.AddRequestClient<GetRunCheckpoint>();
     }

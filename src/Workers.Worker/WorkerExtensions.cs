@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using Workers.Worker;
 using Workers.Worker.Activity;
 using Workers.Worker.Execution;
+using Workers.Worker.Intake;
 using Workers.Worker.Leases;
 using Workers.Worker.Workspaces;
 
@@ -28,6 +29,7 @@ public static class WorkerExtensions
         services.TryAddSingleton<DrainState>();
         services.TryAddSingleton(sp => new SlotPool(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.Slots));
         services.TryAddSingleton<RunWorkspaces>();
+        services.TryAddSingleton<ClaimBatcher>();
         services.TryAddSingleton<RunExecutor>();
         services.AddHostedService<HeartbeatService>();
         services.TryAddSingleton<ActivityReporter>();

@@ -69,6 +69,72 @@ public sealed class RunStore : IAsyncDisposable
         }
     }
 
+    /// <summary>The runs with these ids that exist, by id, in one query.</summary>
+    public async Task<Dictionary<Guid, RunState>> LoadManyAsync(IReadOnlyCollection<Guid> runIds, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runIds);
+        var runs = new Dictionary<Guid, RunState>(runIds.Count);
+        if (runIds.Count == 0)
+            return runs;
+        await using var command = _dataSource.CreateCommand();
+        var names = new StringBuilder();
+        var i = 0;
+        foreach (var runId in runIds)
+        {
+            var name = string.Create(CultureInfo.InvariantCulture, $"id{i++}");
+            names.Append(names.Length == 0 ? "@" : ", @").Append(name);
+            command.AddParameter(name, Dialect.ToDb(runId));
+        }
+        command.CommandText = $"SELECT {RunColumns.SelectList} FROM runs WHERE run_id IN ({names})";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var run = RunColumns.Read(reader, Dialect);
+            runs[run.CorrelationId] = run;
+        }
+        return runs;
+    }
+
+    /// <summary>
+    /// Writes all the runs in one transaction, each only if nobody wrote it since it was read; if any was, none is written
+    /// and <see cref="ConcurrencyException"/> is thrown (the caller reads them again).
+    /// </summary>
+    public async Task UpdateAllAsync(IReadOnlyList<RunState> runs, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        if (runs.Count <= 1)
+        {
+            if (runs.Count == 1)
+                await UpdateAsync(runs[0], cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var expected = runs.Select(r => r.Version).ToArray();
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < runs.Count; i++)
+            {
+                var run = runs[i];
+                run.Version = expected[i] + 1;
+                await using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = RunColumns.UpdateSql;
+                RunColumns.AddParameters(command, run, Dialect);
+                command.AddParameter("expected_version", expected[i]);
+                if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
+                    throw new ConcurrencyException($"run {run.CorrelationId} changed since version {expected[i]} was read", typeof(RunState), run.CorrelationId);
+            }
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            for (var i = 0; i < runs.Count; i++)
+                runs[i].Version = expected[i];
+            throw;
+        }
+    }
+
     public async Task DeleteAsync(Guid runId, CancellationToken cancellationToken = default)
     {
         await using var command = _dataSource.CreateCommand("DELETE FROM runs WHERE run_id = @run_id");

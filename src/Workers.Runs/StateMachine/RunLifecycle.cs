@@ -108,23 +108,48 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
         return Now + TimeSpan.FromTicks(Math.Clamp(waited.Ticks, Policy.RedispatchDelay.Ticks, Policy.RedispatchMaxDelay.Ticks));
     }
 
-    public void GrantLease(BehaviorContext<RunState, ClaimRun> context)
+    public void GrantLease(BehaviorContext<RunState, ClaimRun> context) =>
+        GrantLease(context.Saga, context.Message.ClaimId, context.Message.WorkerId, context.Message.WorkerAddress);
+
+    /// <summary>A new lease on the current attempt, for the claim <paramref name="claimId"/> of worker <paramref name="workerId"/>.</summary>
+    public void GrantLease(RunState run, Guid claimId, string workerId, Uri? workerAddress)
     {
-        var run = context.Saga;
+        ArgumentNullException.ThrowIfNull(run);
         var now = Now;
         if (run.QueuedAt is { } queuedAt)
             progress.Granted(run.Runtime, DispatchPriority(run), queuedAt);
         run.LeaseId = NewId.NextGuid();
         run.LeaseExpiresAt = now + Policy.LeaseDuration;
-        run.ClaimId = context.Message.ClaimId;
-        run.WorkerId = context.Message.WorkerId;
-        run.WorkerAddress = context.Message.WorkerAddress?.ToString();
+        run.ClaimId = claimId;
+        run.WorkerId = workerId;
+        run.WorkerAddress = workerAddress?.ToString();
         run.StartedAt ??= now;
         run.AttemptStartedAt = now;
         run.Progress = 0;
         run.StallDeadlineAt = now + run.StallTimeout;
         run.RedispatchAt = null;
         run.UpdatedAt = now;
+    }
+
+    /// <summary>The answer to a granted (or re-sent) claim: the lease the run holds now.</summary>
+    public RunClaimed Claimed(RunState run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return new RunClaimed
+        {
+            RunId = run.CorrelationId,
+            Attempt = run.Attempt,
+            LeaseId = run.LeaseId!.Value,
+            LeaseExpiresAt = run.LeaseExpiresAt!.Value,
+            LeaseDuration = LeaseDuration,
+        };
+    }
+
+    /// <summary>The answer to a refused claim.</summary>
+    public static ClaimRejected ClaimRefused(RunState run, int attempt, string reason)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return new ClaimRejected { RunId = run.CorrelationId, Attempt = attempt, State = run.CurrentState, Reason = reason };
     }
 
     public void RecordSuccess(BehaviorContext<RunState, RunSucceeded> context)
@@ -349,10 +374,16 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
             : JsonSerializer.Deserialize<AgentSpec>(run.AgentSpecJson, JsonSerializerOptions.Web)!,
     };
 
-    public static ClaimRejected UnknownRunClaimRejected(ClaimRun claim) => new()
+    public static ClaimRejected UnknownRunClaimRejected(ClaimRun claim)
     {
-        RunId = claim.RunId,
-        Attempt = claim.Attempt,
+        ArgumentNullException.ThrowIfNull(claim);
+        return UnknownRunClaimRejected(claim.RunId, claim.Attempt);
+    }
+
+    public static ClaimRejected UnknownRunClaimRejected(Guid runId, int attempt) => new()
+    {
+        RunId = runId,
+        Attempt = attempt,
         State = "Unknown",
         Reason = "no such run",
     };

@@ -1,5 +1,6 @@
 using MassTransit;
 using Workers.Contracts;
+using Workers.Runs.Leases;
 
 namespace Workers.Runs.StateMachine;
 
@@ -35,6 +36,17 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         // Stale or duplicate events in states that do not expect them are normal traffic, not faults.
         OnUnhandledEvent(context => context.Ignore());
 
+        // Claims follow one table in every state (ClaimJudge), shared with the batch path (ClaimBatchConsumer).
+        DuringAny(
+            When(ClaimRequested, c => RunStateMachineBehaviors.Judge(c).Outcome == ClaimOutcome.Grant)
+                .Then(lifecycle.GrantLease)
+                .TransitionTo(Running)
+                .RespondClaimed(lifecycle),
+            When(ClaimRequested, c => RunStateMachineBehaviors.Judge(c).Outcome == ClaimOutcome.Reaffirm)
+                .RespondClaimed(lifecycle),
+            When(ClaimRequested, c => RunStateMachineBehaviors.Judge(c).Outcome == ClaimOutcome.Refuse)
+                .RefuseClaim());
+
         Initially(
             When(SubmitRequested)
                 .Then(lifecycle.Admit)
@@ -43,12 +55,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                     admitted => admitted.TransitionTo(Queued).Dispatch(lifecycle)));
 
         During(Queued,
-            When(ClaimRequested, c => c.Message.Attempt == c.Saga.Attempt)
-                .Then(lifecycle.GrantLease)
-                .TransitionTo(Running)
-                .RespondClaimed(lifecycle),
-            When(ClaimRequested, c => c.Message.Attempt != c.Saga.Attempt)
-                .RejectClaim("the attempt is stale"),
             // A redelivered submission means the first handling may have crashed after its commit, before its
             // dispatch left: send the dispatch again (a duplicate is refused at claim time).
             When(SubmitRequested)
@@ -71,10 +77,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .TransitionTo(Cancelled));
 
         During(Running,
-            When(ClaimRequested, c => c.Message.ClaimId == c.Saga.ClaimId)
-                .RespondClaimed(lifecycle),
-            When(ClaimRequested, c => c.Message.ClaimId != c.Saga.ClaimId)
-                .RejectClaim("the run is already claimed"),
             When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.RecordSuccess)
                 .TransitionTo(Succeeded),
@@ -102,8 +104,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .SendStopRun());
 
         During(TimingOut,
-            When(ClaimRequested)
-                .RejectClaim("the run is timing out"),
             // It finished before the stop reached it: the work is done, keep it.
             When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.RecordSuccess)
@@ -127,8 +127,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .SendStopRun());
 
         During(Cancelling,
-            When(ClaimRequested)
-                .RejectClaim("the run is being cancelled"),
             When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.RecordSuccess)
                 .TransitionTo(Succeeded),
@@ -149,8 +147,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .SendStopRun());
 
         During(RetryScheduled,
-            When(ClaimRequested)
-                .RejectClaim("the attempt is stale"),
             // The lease lapsed (e.g. the broker was down while the result waited to be sent) but the attempt did finish,
             // and no later attempt has started: keep its result instead of running the agent again.
             When(AttemptSucceeded, RunLifecycle.IsLateSuccessOfLostLease)
@@ -168,13 +164,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .Then(lifecycle.CancelBeforeStart)
                 .TransitionTo(Cancelled));
 
-        During(Succeeded, Failed, Cancelled, TimedOut,
-            When(ClaimRequested)
-                .RejectClaim("the run has finished"));
-
         During(Rejected,
-            When(ClaimRequested)
-                .RejectClaim("the run was rejected"),
             When(SubmitRequested)
                 .PublishRejected());
     }

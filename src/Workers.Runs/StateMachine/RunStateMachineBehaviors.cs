@@ -1,5 +1,6 @@
 using MassTransit;
 using Workers.Contracts;
+using Workers.Runs.Leases;
 using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Runs.StateMachine;
@@ -22,23 +23,14 @@ static class RunStateMachineBehaviors
             });
 
     public static EventActivityBinder<RunState, ClaimRun> RespondClaimed(this EventActivityBinder<RunState, ClaimRun> binder, RunLifecycle lifecycle) =>
-        binder.Respond(context => new RunClaimed
-        {
-            RunId = context.Saga.CorrelationId,
-            Attempt = context.Saga.Attempt,
-            LeaseId = context.Saga.LeaseId!.Value,
-            LeaseExpiresAt = context.Saga.LeaseExpiresAt!.Value,
-            LeaseDuration = lifecycle.LeaseDuration,
-        });
+        binder.Respond(context => lifecycle.Claimed(context.Saga));
 
-    public static EventActivityBinder<RunState, ClaimRun> RejectClaim(this EventActivityBinder<RunState, ClaimRun> binder, string reason) =>
-        binder.Respond(context => new ClaimRejected
-        {
-            RunId = context.Saga.CorrelationId,
-            Attempt = context.Message.Attempt,
-            State = context.Saga.CurrentState,
-            Reason = reason,
-        });
+    public static EventActivityBinder<RunState, ClaimRun> RefuseClaim(this EventActivityBinder<RunState, ClaimRun> binder) =>
+        binder.Respond(context => RunLifecycle.ClaimRefused(context.Saga, context.Message.Attempt, Judge(context).Reason));
+
+    /// <summary>The claim rules shared with the batch path (<see cref="ClaimJudge"/>).</summary>
+    public static ClaimVerdict Judge(BehaviorContext<RunState, ClaimRun> context) =>
+        ClaimJudge.Judge(context.Saga, context.Message.Attempt, context.Message.ClaimId);
 
     public static EventActivityBinder<RunState, SubmitRun> PublishRejected(this EventActivityBinder<RunState, SubmitRun> binder) =>
         binder.PublishAsync(context => context.Init<RunRejected>(new RunRejected

@@ -8,6 +8,7 @@ using Workers.Contracts;
 using Workers.ServiceDefaults.FaultInjection;
 using Workers.ServiceDefaults.Messaging;
 using Workers.Worker.Activity;
+using Workers.Worker.Intake;
 using Workers.Worker.Leases;
 using Workers.Worker.Workspaces;
 
@@ -19,7 +20,7 @@ namespace Workers.Worker.Execution;
 /// </summary>
 public sealed partial class RunExecutor(
     IBus bus,
-    IRequestClient<ClaimRun> claims,
+    ClaimBatcher claims,
     IRequestClient<GetRunCheckpoint> checkpoints,
     ActivityReporter activity,
     RuntimeOffer runtimes,
@@ -28,7 +29,6 @@ public sealed partial class RunExecutor(
     RunWorkspaces workspaces,
     WorkerIdentity identity,
     TimeProvider time,
-    IOptions<WorkerOptions> options,
     IOptions<FaultInjectionOptions> faults,
     ILogger<RunExecutor> logger)
 {
@@ -77,36 +77,19 @@ public sealed partial class RunExecutor(
 
     async Task<ActiveRun?> ClaimAsync(ExecuteRun dispatch)
     {
+        // The lease clock starts when the claim is asked for, before it is sent: never later than the orchestrator's.
         var askedAt = Stopwatch.GetTimestamp();
-        var request = new ClaimRun
+        var answer = await claims.ClaimAsync(dispatch.RunId, dispatch.Attempt).ConfigureAwait(false);
+        if (answer.Granted is { } granted)
         {
-            RunId = dispatch.RunId,
-            Attempt = dispatch.Attempt,
-            ClaimId = NewId.NextGuid(),
-            WorkerId = identity.WorkerId,
-            WorkerAddress = bus.Address,
-        };
-        try
-        {
-            var response = await claims.GetResponse<RunClaimed, ClaimRejected>(request,
-                // Not cancelled by shutdown: once the claim is sent the lease may be granted, and a granted lease must be run
-                // (or handed back by the drain), never dropped to lapse; the claim has its own timeout.
-                x => x.UseExecute(context => context.TrySetPriority(RunQueues.LifecyclePriority)), CancellationToken.None,
-                RequestTimeout.After(ms: (int)options.Value.ClaimTimeout.TotalMilliseconds)).ConfigureAwait(false);
-            if (response.Is(out Response<RunClaimed>? granted))
-            {
-                LogClaimed(logger, dispatch.RunId, dispatch.Attempt, granted.Message.LeaseId);
-                return new ActiveRun(dispatch.RunId, dispatch.Attempt, granted.Message.LeaseId, askedAt, granted.Message.LeaseDuration, time,
-                    activity.Wake);
-            }
-            if (response.Is(out Response<ClaimRejected>? rejected))
-                LogClaimRejected(logger, dispatch.RunId, dispatch.Attempt, rejected.Message.State, rejected.Message.Reason);
+            LogClaimed(logger, dispatch.RunId, dispatch.Attempt, granted.LeaseId);
+            return new ActiveRun(dispatch.RunId, dispatch.Attempt, granted.LeaseId, askedAt, granted.LeaseDuration, time, activity.Wake);
         }
-        catch (RequestTimeoutException)
-        {
+        if (answer.Rejected is { } rejected)
+            LogClaimRejected(logger, dispatch.RunId, dispatch.Attempt, rejected.State, rejected.Reason);
+        else
             // The run stays queued; the orchestrator's re-dispatch timer sends it again.
             LogClaimTimedOut(logger, dispatch.RunId, dispatch.Attempt);
-        }
         return null;
     }
 
@@ -256,7 +239,7 @@ public sealed partial class RunExecutor(
     [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Claim of run {RunId} attempt {Attempt} refused ({State}): {Reason}")]
     static partial void LogClaimRejected(ILogger logger, Guid runId, int attempt, string state, string reason);
 
-    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Claim of run {RunId} attempt {Attempt} got no answer in time; it will be dispatched again")]
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Claim of run {RunId} attempt {Attempt} got no answer; it will be dispatched again")]
     static partial void LogClaimTimedOut(ILogger logger, Guid runId, int attempt);
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Run {RunId} attempt {Attempt} finished: {Outcome}")]

@@ -1,0 +1,206 @@
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Workers.Agents.Definitions;
+using Workers.Contracts;
+using Workers.Runs.Admission;
+using Workers.Runs.Dispatch;
+using Workers.Runs.Leases;
+using Workers.Runs.Persistence;
+using Workers.Runs.Routing;
+using Workers.Runs.StateMachine;
+using Workers.Runs.Tests.Persistence;
+using Workers.Runs.Tests.Support;
+using Workers.Worker;
+using Workers.Worker.Intake;
+
+namespace Workers.Runs.Tests.Leases;
+
+/// <summary>
+/// A worker's batched claims (<see cref="ClaimBatcher"/>) against the orchestrator's <see cref="ClaimBatchConsumer"/> on
+/// MassTransit's in-memory harness, with the saga-state table on real PostgreSQL and SQLite.
+/// </summary>
+public sealed class ClaimBatch_Specs
+{
+    public static TheoryData<string> Providers => RunStore_Specs.Providers;
+
+    static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Claims_follow_the_saga_rules_a_queued_current_attempt_is_granted_everything_else_is_refused_with_why(string provider)
+    {
+        await using var store = await StoreFixture.CreateAsync(provider);
+        await using var fleet = await ClaimFleet.StartAsync(store.Store);
+        var queued = await fleet.AddAsync(RunStates.Queued);
+        var stale = await fleet.AddAsync(RunStates.Queued, attempt: 2);
+        var taken = await fleet.AddAsync(RunStates.Running, claimId: Guid.NewGuid());
+        var cancelling = await fleet.AddAsync(RunStates.Cancelling);
+        var finished = await fleet.AddAsync(RunStates.Succeeded);
+        var unknown = Guid.NewGuid();
+
+        var answers = await Task.WhenAll(
+            fleet.Batcher.ClaimAsync(queued.CorrelationId, 1),
+            fleet.Batcher.ClaimAsync(stale.CorrelationId, 1),
+            fleet.Batcher.ClaimAsync(taken.CorrelationId, 1),
+            fleet.Batcher.ClaimAsync(cancelling.CorrelationId, 1),
+            fleet.Batcher.ClaimAsync(finished.CorrelationId, 1),
+            fleet.Batcher.ClaimAsync(unknown, 1));
+
+        var granted = Assert.IsType<RunClaimed>(answers[0].Granted);
+        var row = (await store.Store.LoadAsync(queued.CorrelationId, Ct))!;
+        Assert.Equal(RunStates.Running, row.CurrentState);
+        Assert.Equal(granted.LeaseId, row.LeaseId);
+        // The stored time has the column's precision (milliseconds in SQLite).
+        Assert.Equal(granted.LeaseExpiresAt, row.LeaseExpiresAt!.Value, TimeSpan.FromMilliseconds(1));
+        Assert.Equal(ClaimFleet.WorkerId, row.WorkerId);
+        Assert.NotNull(row.StartedAt);
+        Assert.Equal(queued.Version + 1, row.Version);
+
+        Assert.Equal(("Queued", "the attempt is stale"), Refusal(answers[1]));
+        Assert.Equal(("Running", "the run is already claimed"), Refusal(answers[2]));
+        Assert.Equal(("Cancelling", "the run is being cancelled"), Refusal(answers[3]));
+        Assert.Equal(("Succeeded", "the run has finished"), Refusal(answers[4]));
+        Assert.Equal(("Unknown", "no such run"), Refusal(answers[5]));
+        // Refusals write nothing.
+        Assert.Equal(taken.Version, (await store.Store.LoadAsync(taken.CorrelationId, Ct))!.Version);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Claims_made_while_a_request_is_in_flight_leave_together_in_the_next_one_and_are_granted_in_one_commit(string provider)
+    {
+        await using var store = await StoreFixture.CreateAsync(provider);
+        await using var fleet = await ClaimFleet.StartAsync(store.Store);
+        var runs = new List<RunState>();
+        for (var i = 0; i < 21; i++)
+            runs.Add(await fleet.AddAsync(RunStates.Queued));
+
+        // The first claim leaves at once; the other twenty are made before its answer can come back.
+        var answers = await Task.WhenAll(runs.Select(r => fleet.Batcher.ClaimAsync(r.CorrelationId, 1)).ToList());
+
+        Assert.All(answers, a => Assert.NotNull(a.Granted));
+        Assert.Equal(21, answers.Select(a => a.Granted!.LeaseId).Distinct().Count());
+        var requests = fleet.Harness.Consumed.Select<ClaimRuns>(Ct).Select(m => m.Context.Message.Claims.Count).ToList();
+        Assert.Equal([1, 20], requests);
+        foreach (var run in runs)
+            Assert.Equal(RunStates.Running, (await store.Store.LoadAsync(run.CorrelationId, Ct))!.CurrentState);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Two_copies_of_one_dispatch_in_a_batch_get_the_lease_once(string provider)
+    {
+        await using var store = await StoreFixture.CreateAsync(provider);
+        await using var fleet = await ClaimFleet.StartAsync(store.Store);
+        var first = await fleet.AddAsync(RunStates.Queued);
+        var twice = await fleet.AddAsync(RunStates.Queued);
+
+        var answers = await Task.WhenAll(
+            fleet.Batcher.ClaimAsync(first.CorrelationId, 1),
+            fleet.Batcher.ClaimAsync(twice.CorrelationId, 1),
+            fleet.Batcher.ClaimAsync(twice.CorrelationId, 1));
+
+        Assert.NotNull(answers[0].Granted);
+        Assert.Single(answers[1..], a => a.Granted is not null);
+        Assert.Single(answers[1..], a => a.Rejected is { Reason: "the run is already claimed" });
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_batch_write_lands_whole_or_not_at_all(string provider)
+    {
+        await using var store = await StoreFixture.CreateAsync(provider);
+        var a = StoreFixture.NewRun(DateTimeOffset.UtcNow);
+        var b = StoreFixture.NewRun(DateTimeOffset.UtcNow);
+        await store.Store.InsertAsync(a, Ct);
+        await store.Store.InsertAsync(b, Ct);
+        var read = await store.Store.LoadManyAsync([a.CorrelationId, b.CorrelationId], Ct);
+        // Someone else moves b after the batch read it.
+        var other = (await store.Store.LoadAsync(b.CorrelationId, Ct))!;
+        other.LastError = "moved by someone else";
+        await store.Store.UpdateAsync(other, Ct);
+
+        read[a.CorrelationId].CurrentState = RunStates.Running;
+        read[b.CorrelationId].CurrentState = RunStates.Running;
+        await Assert.ThrowsAsync<ConcurrencyException>(() => store.Store.UpdateAllAsync([read[a.CorrelationId], read[b.CorrelationId]], Ct));
+
+        Assert.Equal(RunStates.Queued, (await store.Store.LoadAsync(a.CorrelationId, Ct))!.CurrentState);
+        Assert.Equal(1, read[a.CorrelationId].Version);
+        Assert.Equal("moved by someone else", (await store.Store.LoadAsync(b.CorrelationId, Ct))!.LastError);
+    }
+
+    static (string State, string Reason) Refusal(ClaimAnswer answer)
+    {
+        Assert.Null(answer.Granted);
+        var refused = Assert.IsType<ClaimRejected>(answer.Rejected);
+        return (refused.State, refused.Reason);
+    }
+
+    /// <summary>The orchestrator's batch consumer and a worker's batcher on one in-memory bus, over a real store.</summary>
+    sealed class ClaimFleet : IAsyncDisposable
+    {
+        readonly ServiceProvider _provider;
+        readonly RunStore _store;
+
+        ClaimFleet(ServiceProvider provider, RunStore store)
+        {
+            _provider = provider;
+            _store = store;
+            Harness = provider.GetRequiredService<ITestHarness>();
+            Batcher = provider.GetRequiredService<ClaimBatcher>();
+        }
+
+        public ITestHarness Harness { get; }
+        public ClaimBatcher Batcher { get; }
+        public const string WorkerId = "worker-batch";
+
+        public static async Task<ClaimFleet> StartAsync(RunStore store)
+        {
+            var provider = new ServiceCollection()
+                .AddLogging()
+                .AddSingleton(TimeProvider.System)
+                .AddSingleton(store)
+                .AddSingleton<IAgentCatalog, StaticCatalog>()
+                .AddSingleton<ILiveRuntimes>(new FixedLiveRuntimes("process"))
+                .AddSingleton(Options.Create(new RunOptions()))
+                .AddSingleton(Options.Create(new WorkerOptions { WorkerId = WorkerId }))
+                .AddSingleton<RunAdmission>()
+                .AddSingleton<DispatchProgress>()
+                .AddSingleton<RunLifecycle>()
+                .AddSingleton<WorkerIdentity>()
+                .AddSingleton<ClaimBatcher>()
+                .AddMassTransitTestHarness(x =>
+                {
+                    x.SetTestTimeouts(testTimeout: TimeSpan.FromSeconds(20), testInactivityTimeout: TimeSpan.FromSeconds(1));
+                    x.AddConsumer<ClaimBatchConsumer>();
+                })
+                .BuildServiceProvider(true);
+            var fleet = new ClaimFleet(provider, store);
+            await fleet.Harness.Start();
+            return fleet;
+        }
+
+        public async Task<RunState> AddAsync(string state, int attempt = 1, Guid? claimId = null)
+        {
+            var run = StoreFixture.NewRun(DateTimeOffset.UtcNow, state);
+            run.Attempt = attempt;
+            run.QueuedAt = run.SubmittedAt;
+            if (claimId is not null)
+            {
+                run.ClaimId = claimId;
+                run.LeaseId = Guid.NewGuid();
+                run.LeaseExpiresAt = DateTimeOffset.UtcNow.AddMinutes(1);
+            }
+            await _store.InsertAsync(run, Ct);
+            return run;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Harness.Stop();
+            await _provider.DisposeAsync();
+        }
+    }
+}
