@@ -15,6 +15,9 @@ public sealed class BenchFleet : IAsyncDisposable
     /// <summary>The agent every throughput run asks for.</summary>
     public const string Agent = "noop";
 
+    /// <summary>The one line the noop agent prints: its result.</summary>
+    public const string NoopResult = """{"type":"result","output":"ok"}""";
+
     /// <summary>The crash workload's agent: sleeps <see cref="CountSeconds"/> and logs each execution's start and end to <see cref="ExecutionLog"/>.</summary>
     public const string CountAgent = "count";
 
@@ -237,7 +240,7 @@ public sealed class BenchFleet : IAsyncDisposable
                 runtime: process
                 process:
                   command: /bin/echo
-                  args: ['{"type":"result","output":"ok"}']
+                  args: ['{{NoopResult}}']
               count:
                 runtime: process
                 process:

@@ -82,6 +82,9 @@ public sealed class BenchmarkOptions
     /// <summary><c>--mt-floor-runs</c>: messages in the MassTransit round trip (<c>MtFloor roundtrip --n</c>).</summary>
     public int MassTransitFloorRuns { get; set; } = 20_000;
 
+    /// <summary><c>--agent-floor-runs</c>: runs of the agent floor (the noop agent alone).</summary>
+    public int AgentFloorRuns { get; set; } = 10_000;
+
     /// <summary><c>--keep-logs</c>: keep each round's directory (process logs, agents file) and say where.</summary>
     public bool KeepLogs { get; set; }
 
@@ -113,6 +116,7 @@ public sealed class BenchmarkOptions
           --skip-floor        do not run the raw RabbitMQ / MassTransit floors
           --floor-runs N      Physical roundtrip --n (default 50000)
           --mt-floor-runs N   MtFloor roundtrip --n (default 20000)
+          --agent-floor-runs N  runs of the agent floor, the noop agent alone (default 10000)
           --density-runs N    W5's concurrent runs on one worker (default 1000)
           --w6-rate R         W6 submissions per second (default: half the W1 median measured in this invocation)
           --w6-seconds S      W6 paced submission time (default 20)
@@ -172,6 +176,7 @@ public sealed class BenchmarkOptions
                 case "--skip-floor": options.SkipFloor = true; break;
                 case "--floor-runs": options.FloorRuns = Number(1, 10_000_000); break;
                 case "--mt-floor-runs": options.MassTransitFloorRuns = Number(1, 10_000_000); break;
+                case "--agent-floor-runs": options.AgentFloorRuns = Number(1, 10_000_000); break;
                 case "--density-runs": options.DensityRuns = Number(1, 5_000); break;
                 case "--w6-rate": options.LatencyRate = Rate(); break;
                 case "--w6-seconds": options.LatencySeconds = Number(1, 3_600); break;

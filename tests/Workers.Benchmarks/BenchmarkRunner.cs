@@ -125,7 +125,8 @@ public static class BenchmarkRunner
     static async Task<double> ThroughputAsync(BenchmarkOptions options, HostBuild hosts, MachineInfo machine, string path, TextWriter output, TextWriter progress,
         CancellationToken cancellationToken)
     {
-        List<Floor> floors = options.SkipFloor ? [] : [Floor.Physical(options.FloorRuns), Floor.MassTransit(options.MassTransitFloorRuns)];
+        List<Floor> floors = options.SkipFloor ? [] :
+            [Floor.Physical(options.FloorRuns), Floor.MassTransit(options.MassTransitFloorRuns), Floor.Agent(options.AgentFloorRuns, options.Workers * options.Slots)];
         foreach (var floor in floors)
             await floor.BuildAsync(progress, cancellationToken);
 

@@ -62,6 +62,9 @@ public static class Figures
         "`Physical roundtrip --n 50000 --prefetch 32` (shared/peers): `end_to_end_msgs_per_s`, two confirmed persistent messages per run, no framework, no database.");
     public static readonly Figure FloorMassTransit = new("floor_mt_runs_per_s", "floor: MassTransit round trip, runs/s", 0,
         "`MtFloor roundtrip --n 20000 --prefetch 32` (shared/peers): `end_to_end_per_s`, a MassTransit consumer publishing one completion per request, no database.");
+    public static readonly Figure FloorAgent = new("floor_agent_runs_per_s", "floor: the noop agent alone, runs/s", 0,
+        "`workers-bench agent-floor` (`AgentFloor`): W1's noop agent through the process runtime (`setsid /bin/echo`, pipes, result line), " +
+        "as many at once as the fleet has slots, no broker, database or worker. What a process per run costs by itself.");
 
     /// <summary>Report order.</summary>
     public static readonly IReadOnlyList<Figure> All =
@@ -70,6 +73,6 @@ public static class Figures
         NotSucceeded, Redispatched, Retried,
         PublishesPerRun, DeliveriesPerRun, Redeliveries, Unroutable, CommitsPerRun, RollbacksPerRun, SagaBacklog, DispatchBacklog,
         CpuPerRun, CpuOrchestrator, CpuWorkers, CpuAgents, CpuBroker, CpuPostgres, CpuBench, CpuOther, CpuMachine, LoadBefore, Disturbed, FailedAttempts,
-        FloorPhysical, FloorMassTransit,
+        FloorPhysical, FloorMassTransit, FloorAgent,
     ];
 }

@@ -52,6 +52,15 @@ public sealed class Floor
     public static Floor MassTransit(int runs) => new(Figures.FloorMassTransit, "MassTransit round trip", Path.Combine(PeersDirectory, "masstransit"), "MtFloor.csproj",
         ["roundtrip", "--n", runs.ToString(CultureInfo.InvariantCulture), "--prefetch", "32"], "end_to_end_per_s");
 
+    /// <summary>The noop agent through the process runtime alone, as many at once as the fleet has slots (<see cref="AgentFloor"/>).</summary>
+    public static Floor Agent(int runs, int concurrency) =>
+        new(Figures.FloorAgent, "the noop agent alone", AppContext.BaseDirectory, "workers-bench.csproj",
+            [AgentFloor.Verb, "--n", runs.ToString(CultureInfo.InvariantCulture), "--concurrency", concurrency.ToString(CultureInfo.InvariantCulture)],
+            AgentFloor.Field)
+        {
+            assemblyPath = typeof(AgentFloor).Assembly.Location,
+        };
+
     /// <summary>
     /// Builds the program (Release) unless a build of the same sources is cached under the temp directory. A failure is
     /// recorded in <see cref="Problem"/>, not thrown: the fleet figures stand on their own.
@@ -59,6 +68,8 @@ public sealed class Floor
     public async Task BuildAsync(TextWriter progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(progress);
+        if (assemblyPath is not null)
+            return;
         var sources = System.IO.Directory.Exists(projectDirectory)
             ? System.IO.Directory.GetFiles(projectDirectory).Where(f => f.EndsWith(".cs", StringComparison.Ordinal) || f.EndsWith(".csproj", StringComparison.Ordinal))
                 .Order(StringComparer.Ordinal).ToArray()

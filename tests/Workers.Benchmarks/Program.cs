@@ -2,6 +2,9 @@ using System.Runtime.InteropServices;
 
 using Workers.Benchmarks;
 
+if (args.Length > 0 && args[0] == AgentFloor.Verb)
+    return await AgentFloor.RunAsync(args, Console.Out);
+
 BenchmarkOptions options;
 try
 {

@@ -38,6 +38,14 @@ public static class Report
             text.AppendLine("|---|---:|");
             foreach (var (floor, median) in ratios)
                 text.AppendLine(inv, $"| fleet runs/s ÷ floor ({floor.Title}) | **{ours / median:0.000}** |");
+            // Both floors keep the two cores busy, so together they take the sum of their times per run.
+            if (Median(rounds, Figures.FloorMassTransit) is var mt && Median(rounds, Figures.FloorAgent) is var agent && !double.IsNaN(mt + agent))
+            {
+                var ceiling = 1 / ((1 / mt) + (1 / agent));
+                text.AppendLine(inv, $"| ceiling of a process per run: 1 / (1 / MassTransit floor + 1 / agent floor), runs/s | {ceiling:N0} |");
+                text.AppendLine(inv, $"| that ceiling ÷ MassTransit floor | {ceiling / mt:0.000} |");
+                text.AppendLine(inv, $"| fleet runs/s ÷ that ceiling | **{ours / ceiling:0.000}** |");
+            }
         }
         foreach (var floor in floors.Where(f => f.Problem is not null))
             text.AppendLine().AppendLine(inv, $"Floor `{floor.Command}` not measured: {floor.Problem}");
@@ -46,7 +54,7 @@ public static class Report
         text.AppendLine("Per round:");
         text.AppendLine();
         Figure[] columns = [Figures.RunsPerSecond, Figures.DispatchP50, Figures.DispatchP99, Figures.FinishP99, Figures.SagaBacklog,
-            Figures.CommitsPerRun, Figures.PublishesPerRun, Figures.CpuMachine, Figures.FloorPhysical, Figures.FloorMassTransit];
+            Figures.CommitsPerRun, Figures.PublishesPerRun, Figures.CpuMachine, Figures.FloorPhysical, Figures.FloorMassTransit, Figures.FloorAgent];
         text.AppendLine("| round | " + string.Join(" | ", columns.Select(c => c.Key)) + " |");
         text.AppendLine("|---:|" + string.Concat(columns.Select(_ => "---:|")));
         for (var i = 0; i < rounds.Count; i++)
