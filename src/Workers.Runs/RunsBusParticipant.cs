@@ -26,6 +26,7 @@ sealed class RunsBusParticipant : IBusParticipant
         configurator.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>()
             .Repository(r => r.RegisterSagaRepository<RunState, RunStore, SagaConsumeContextFactory<RunStore, RunState>, SqlSagaRepositoryContextFactory>());
         configurator.AddConsumer<ClaimBatchConsumer>();
+        configurator.AddConsumer<SuccessBatchConsumer>();
         configurator.AddConsumer<LeaseRenewalConsumer>();
         configurator.AddConsumer<RunActivityConsumer>();
         configurator.AddConsumer<CheckpointQueryConsumer>();
@@ -41,8 +42,9 @@ sealed class RunsBusParticipant : IBusParticipant
             if (e is IRabbitMqReceiveEndpointConfigurator rabbit)
                 rabbit.EnablePriority(RunQueues.MaxPriority);
             e.ConfigureSaga<RunState>(context);
-            // Beside the saga: the same retry on version conflicts and the same outbox (the answer leaves after the commit).
+            // Beside the saga, the batches: the same retry on version conflicts and the same outbox (the answer leaves after the commit).
             e.ConfigureConsumer<ClaimBatchConsumer>(context);
+            e.ConfigureConsumer<SuccessBatchConsumer>(context);
         });
         configurator.ReceiveEndpoint(HeartbeatQueue, e =>
         {

@@ -30,6 +30,7 @@ public static class WorkerExtensions
         services.TryAddSingleton(sp => new SlotPool(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.Slots));
         services.TryAddSingleton<RunWorkspaces>();
         services.TryAddSingleton<ClaimBatcher>();
+        services.TryAddSingleton<ResultReporter>();
         services.TryAddSingleton<RunExecutor>();
         services.AddHostedService<HeartbeatService>();
         services.TryAddSingleton<ActivityReporter>();

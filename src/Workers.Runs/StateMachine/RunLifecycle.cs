@@ -152,12 +152,15 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
         return new ClaimRejected { RunId = run.CorrelationId, Attempt = attempt, State = run.CurrentState, Reason = reason };
     }
 
-    public void RecordSuccess(BehaviorContext<RunState, RunSucceeded> context)
+    public void RecordSuccess(BehaviorContext<RunState, RunSucceeded> context) => RecordSuccess(context.Saga, context.Message);
+
+    public void RecordSuccess(RunState run, RunSucceeded success)
     {
-        var run = context.Saga;
-        run.Output = TruncateTail(context.Message.Output, Policy.MaxOutputLength);
-        ApplyUsage(run, context.Message.Usage);
-        ApplyArtifacts(run, context.Message.Artifacts);
+        ArgumentNullException.ThrowIfNull(run);
+        ArgumentNullException.ThrowIfNull(success);
+        run.Output = TruncateTail(success.Output ?? "", Policy.MaxOutputLength);
+        ApplyUsage(run, success.Usage);
+        ApplyArtifacts(run, success.Artifacts);
         Finish(run);
     }
 
@@ -190,11 +193,21 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
     public const string LeaseExpiredKind = "lease-expired";
 
     /// <summary>
-    /// A success reported for the attempt whose lease lapsed (its worker never reported anything else), while no later
-    /// attempt holds a lease: the work is done, so it is kept instead of running the agent again.
+    /// Whether a success reported under <paramref name="leaseId"/> ends the run: the attempt holds the run's lease (running,
+    /// or being stopped for a timeout or a cancel, which it finished first), or it is the attempt whose lease lapsed (its
+    /// worker never reported anything else) while no later attempt holds a lease: the work is done, so it is kept instead
+    /// of running the agent again. Anything else is a stale or duplicate report.
     /// </summary>
-    public static bool IsLateSuccessOfLostLease(BehaviorContext<RunState, RunSucceeded> context) =>
-        context.Saga.ErrorKind == LeaseExpiredKind && context.Saga.LeaseId is not null && context.Message.LeaseId == context.Saga.LeaseId;
+    public static bool AcceptsSuccess(RunState run, Guid leaseId)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return run.CurrentState switch
+        {
+            RunStates.Running or RunStates.TimingOut or RunStates.Cancelling => leaseId == run.LeaseId,
+            RunStates.Queued or RunStates.RetryScheduled => run.ErrorKind == LeaseExpiredKind && run.LeaseId is not null && leaseId == run.LeaseId,
+            _ => false,
+        };
+    }
 
     public void RecordLeaseLost(BehaviorContext<RunState, LeaseExpired> context)
     {

@@ -47,6 +47,13 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(ClaimRequested, c => RunStateMachineBehaviors.Judge(c).Outcome == ClaimOutcome.Refuse)
                 .RefuseClaim());
 
+        // A success is kept in every state where its attempt may still be the run's (RunLifecycle.AcceptsSuccess), the same
+        // rule as the batch path (SuccessBatchConsumer).
+        DuringAny(
+            When(AttemptSucceeded, c => RunLifecycle.AcceptsSuccess(c.Saga, c.Message.LeaseId))
+                .Then(lifecycle.RecordSuccess)
+                .TransitionTo(Succeeded));
+
         Initially(
             When(SubmitRequested)
                 .Then(lifecycle.Admit)
@@ -64,10 +71,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             // Still waiting its turn behind a backlog that workers are working through: a copy would only be refused.
             When(DispatchElapsed, c => c.Message.Attempt == c.Saga.Attempt && !lifecycle.DispatchLooksLost(c.Saga))
                 .Then(lifecycle.PostponeRedispatch),
-            // A late success of the previous attempt while the next one is still unclaimed (see RetryScheduled).
-            When(AttemptSucceeded, RunLifecycle.IsLateSuccessOfLostLease)
-                .Then(lifecycle.RecordSuccess)
-                .TransitionTo(Succeeded),
             When(DeadlineElapsed, c => lifecycle.DueTimeout(c.Saga) is not null)
                 .Then(lifecycle.RecordTimeout)
                 .Then(lifecycle.FinishTimedOut)
@@ -77,9 +80,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .TransitionTo(Cancelled));
 
         During(Running,
-            When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)
-                .Then(lifecycle.RecordSuccess)
-                .TransitionTo(Succeeded),
             When(AttemptFailed, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.RecordFailure)
                 .RetryOrFail(lifecycle, this),
@@ -104,10 +104,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .SendStopRun());
 
         During(TimingOut,
-            // It finished before the stop reached it: the work is done, keep it.
-            When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)
-                .Then(lifecycle.RecordSuccess)
-                .TransitionTo(Succeeded),
             When(AttemptFailed, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.EndTimedOutAttempt)
                 .RetryOrTimeOut(lifecycle, this),
@@ -127,9 +123,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .SendStopRun());
 
         During(Cancelling,
-            When(AttemptSucceeded, c => c.Message.LeaseId == c.Saga.LeaseId)
-                .Then(lifecycle.RecordSuccess)
-                .TransitionTo(Succeeded),
             When(AttemptFailed, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.FinishCancel)
                 .TransitionTo(Cancelled),
@@ -147,11 +140,6 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .SendStopRun());
 
         During(RetryScheduled,
-            // The lease lapsed (e.g. the broker was down while the result waited to be sent) but the attempt did finish,
-            // and no later attempt has started: keep its result instead of running the agent again.
-            When(AttemptSucceeded, RunLifecycle.IsLateSuccessOfLostLease)
-                .Then(lifecycle.RecordSuccess)
-                .TransitionTo(Succeeded),
             When(RetryDelayElapsed, c => c.Message.Attempt == c.Saga.Attempt && lifecycle.RetryIsDue(c.Saga))
                 .Then(lifecycle.BeginNextAttempt)
                 .TransitionTo(Queued)

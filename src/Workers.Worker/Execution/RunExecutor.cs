@@ -19,8 +19,8 @@ namespace Workers.Worker.Execution;
 /// outcome with the lease id. Nothing runs without a granted lease, so a duplicate dispatch is harmless.
 /// </summary>
 public sealed partial class RunExecutor(
-    IBus bus,
     ClaimBatcher claims,
+    ResultReporter results,
     IRequestClient<GetRunCheckpoint> checkpoints,
     ActivityReporter activity,
     RuntimeOffer runtimes,
@@ -123,35 +123,9 @@ public sealed partial class RunExecutor(
         run.MarkAgentEnded();
         // The event log first, so it is complete by the time the run shows as finished.
         await activity.FlushAsync(run).ConfigureAwait(false);
-        await ReportAsync(dispatch, RunResultArtifacts.With(ToEvent(dispatch, run, outcome), artifacts)).ConfigureAwait(false);
+        // The run stays in the lease table until the broker has the result, so heartbeats keep its lease alive meanwhile.
+        await results.ReportAsync(RunResultArtifacts.With(ToEvent(dispatch, run, outcome), artifacts)).ConfigureAwait(false);
         LogFinished(logger, dispatch.RunId, dispatch.Attempt, outcome.GetType().Name);
-    }
-
-    /// <summary>
-    /// Publishes the attempt's result until the broker confirms it. The result is the one thing an attempt produces
-    /// that cannot be recomputed without running the agent again, so a broker restart must delay it, not lose it.
-    /// The run stays in the lease table meanwhile, so heartbeats keep its lease alive once the broker is back.
-    /// </summary>
-    async Task ReportAsync(ExecuteRun dispatch, object result)
-    {
-        var delay = TimeSpan.FromMilliseconds(200);
-        var giveUpAt = time.GetUtcNow() + ReportPatience;
-        while (true)
-        {
-            try
-            {
-                await bus.Publish(result, context => context.TrySetPriority(RunQueues.LifecyclePriority), CancellationToken.None).ConfigureAwait(false);
-                return;
-            }
-#pragma warning disable CA1031 // Any publish failure (connection closed, channel faulted) is retried the same way.
-            catch (Exception ex) when (time.GetUtcNow() < giveUpAt)
-#pragma warning restore CA1031
-            {
-                LogReportRetry(logger, dispatch.RunId, dispatch.Attempt, delay, ex.Message);
-                await Task.Delay(delay, time, CancellationToken.None).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            }
-        }
     }
 
     /// <summary>
@@ -179,9 +153,6 @@ public sealed partial class RunExecutor(
         }
         return null;
     }
-
-    /// <summary>How long a result is retried before the worker gives up (the lease then lapses and the run is retried).</summary>
-    static readonly TimeSpan ReportPatience = TimeSpan.FromMinutes(10);
 
     object ToEvent(ExecuteRun dispatch, ActiveRun run, AgentOutcome outcome)
     {
@@ -244,9 +215,6 @@ public sealed partial class RunExecutor(
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Run {RunId} attempt {Attempt} finished: {Outcome}")]
     static partial void LogFinished(ILogger logger, Guid runId, int attempt, string outcome);
-
-    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Reporting the result of run {RunId} attempt {Attempt} failed; retrying in {Delay}: {Error}")]
-    static partial void LogReportRetry(ILogger logger, Guid runId, int attempt, TimeSpan delay, string error);
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Run {RunId} starts over: its last checkpoint could not be fetched ({Error})")]
     static partial void LogCheckpointUnavailable(ILogger logger, Guid runId, string error);

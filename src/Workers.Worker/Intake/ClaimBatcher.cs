@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Workers.Contracts;
 using Workers.ServiceDefaults.Messaging;
+using Workers.Worker.Execution;
 
 namespace Workers.Worker.Intake;
 
@@ -10,80 +11,65 @@ namespace Workers.Worker.Intake;
 public readonly record struct ClaimAnswer(RunClaimed? Granted, ClaimRejected? Rejected);
 
 /// <summary>
-/// Claims dispatched attempts for this worker with at most one request in flight. A claim made while none is in flight
-/// leaves at once; claims made while one is in flight wait for its answer and then leave together in one
-/// <see cref="ClaimRuns"/>. So an idle worker claims with no added delay, and a busy one sends one request (and gets one
-/// answer, and costs the orchestrator one commit) for all the dispatches it took meanwhile.
+/// Claims dispatched attempts for this worker with at most one request in flight (<see cref="OneInFlight{T}"/>): claims
+/// made while one is in flight leave together in the next <see cref="ClaimRuns"/>. An idle worker claims with no added
+/// delay; a busy one sends one request (and gets one answer, and costs the orchestrator one commit) for all the
+/// dispatches it took meanwhile.
 /// </summary>
-public sealed partial class ClaimBatcher(IBus bus, WorkerIdentity identity, IOptions<WorkerOptions> options, ILogger<ClaimBatcher> logger)
+public sealed partial class ClaimBatcher
 {
-    // Created from the bus, not injected: request clients are scoped, this batcher lives as long as the worker.
-    readonly IRequestClient<ClaimRuns> _client = bus.CreateRequestClient<ClaimRuns>();
-
     /// <summary>Most claims in one request (the orchestrator judges up to 256 per request).</summary>
     public const int MaxClaimsPerRequest = 128;
 
-    readonly Lock _gate = new();
-    readonly List<PendingClaim> _waiting = [];
-    bool _sending;
+    readonly OneInFlight<PendingClaim> _claims;
+    readonly IRequestClient<ClaimRuns> _client;
+    readonly IBus _bus;
+    readonly WorkerIdentity _identity;
+    readonly IOptions<WorkerOptions> _options;
+    readonly ILogger<ClaimBatcher> _logger;
+
+    public ClaimBatcher(IBus bus, WorkerIdentity identity, IOptions<WorkerOptions> options, ILogger<ClaimBatcher> logger)
+    {
+        ArgumentNullException.ThrowIfNull(bus);
+        // Created from the bus, not injected: request clients are scoped, this batcher lives as long as the worker.
+        _client = bus.CreateRequestClient<ClaimRuns>();
+        _bus = bus;
+        _identity = identity;
+        _options = options;
+        _logger = logger;
+        _claims = new OneInFlight<PendingClaim>(_ => MaxClaimsPerRequest, SendAsync);
+    }
 
     /// <summary>Asks for the lease on <paramref name="attempt"/> of <paramref name="runId"/>. Never throws; never cancelled by shutdown.</summary>
     public Task<ClaimAnswer> ClaimAsync(Guid runId, int attempt)
     {
         var pending = new PendingClaim(new RunClaim { RunId = runId, Attempt = attempt, ClaimId = NewId.NextGuid() });
-        lock (_gate)
-        {
-            _waiting.Add(pending);
-            if (_sending)
-                return pending.Answer.Task;
-            _sending = true;
-        }
-        _ = SendWhileWaitingAsync();
+        _claims.Add(pending);
         return pending.Answer.Task;
-    }
-
-    async Task SendWhileWaitingAsync()
-    {
-        while (true)
-        {
-            List<PendingClaim> batch;
-            lock (_gate)
-            {
-                if (_waiting.Count == 0)
-                {
-                    _sending = false;
-                    return;
-                }
-                var count = Math.Min(_waiting.Count, MaxClaimsPerRequest);
-                batch = _waiting.GetRange(0, count);
-                _waiting.RemoveRange(0, count);
-            }
-            await SendAsync(batch).ConfigureAwait(false);
-        }
     }
 
     async Task SendAsync(List<PendingClaim> batch)
     {
         try
         {
-            var request = new ClaimRuns { WorkerId = identity.WorkerId, WorkerAddress = bus.Address, Claims = batch.ConvertAll(p => p.Claim) };
+            var request = new ClaimRuns { WorkerId = _identity.WorkerId, WorkerAddress = _bus.Address, Claims = batch.ConvertAll(p => p.Claim) };
             // Not cancelled by shutdown: once sent, the leases may be granted, and a granted lease must be run (or handed back
             // by the drain), never dropped to lapse; the request has its own timeout.
             var response = await _client.GetResponse<RunsClaimed>(request, x => x.UseExecute(context => context.TrySetPriority(RunQueues.LifecyclePriority)),
-                CancellationToken.None, RequestTimeout.After(ms: (int)options.Value.ClaimTimeout.TotalMilliseconds)).ConfigureAwait(false);
+                CancellationToken.None, RequestTimeout.After(ms: (int)_options.Value.ClaimTimeout.TotalMilliseconds)).ConfigureAwait(false);
             Answer(batch, response.Message);
         }
         catch (RequestTimeoutException)
         {
             // The runs stay queued; the orchestrator's re-dispatch timer sends them again.
-            LogNoAnswer(logger, batch.Count, "no answer in time");
+            LogNoAnswer(_logger, batch.Count, "no answer in time");
             AnswerNone(batch);
         }
 #pragma warning disable CA1031 // A broker outage fails the request like a timeout: the dispatches are dropped and sent again later.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            LogNoAnswer(logger, batch.Count, ex.Message);
+            LogNoAnswer(_logger, batch.Count, ex.Message);
             AnswerNone(batch);
         }
     }

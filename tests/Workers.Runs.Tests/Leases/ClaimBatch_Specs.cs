@@ -1,18 +1,10 @@
 using MassTransit;
 using MassTransit.Testing;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
-using Workers.Agents.Definitions;
 using Workers.Contracts;
-using Workers.Runs.Admission;
-using Workers.Runs.Dispatch;
 using Workers.Runs.Leases;
-using Workers.Runs.Persistence;
-using Workers.Runs.Routing;
 using Workers.Runs.StateMachine;
 using Workers.Runs.Tests.Persistence;
 using Workers.Runs.Tests.Support;
-using Workers.Worker;
 using Workers.Worker.Intake;
 
 namespace Workers.Runs.Tests.Leases;
@@ -32,7 +24,7 @@ public sealed class ClaimBatch_Specs
     public async Task Claims_follow_the_saga_rules_a_queued_current_attempt_is_granted_everything_else_is_refused_with_why(string provider)
     {
         await using var store = await StoreFixture.CreateAsync(provider);
-        await using var fleet = await ClaimFleet.StartAsync(store.Store);
+        await using var fleet = await BatchFleet.StartAsync(store.Store);
         var queued = await fleet.AddAsync(RunStates.Queued);
         var stale = await fleet.AddAsync(RunStates.Queued, attempt: 2);
         var taken = await fleet.AddAsync(RunStates.Running, claimId: Guid.NewGuid());
@@ -54,7 +46,7 @@ public sealed class ClaimBatch_Specs
         Assert.Equal(granted.LeaseId, row.LeaseId);
         // The stored time has the column's precision (milliseconds in SQLite).
         Assert.Equal(granted.LeaseExpiresAt, row.LeaseExpiresAt!.Value, TimeSpan.FromMilliseconds(1));
-        Assert.Equal(ClaimFleet.WorkerId, row.WorkerId);
+        Assert.Equal(BatchFleet.WorkerId, row.WorkerId);
         Assert.NotNull(row.StartedAt);
         Assert.Equal(queued.Version + 1, row.Version);
 
@@ -72,7 +64,7 @@ public sealed class ClaimBatch_Specs
     public async Task Claims_made_while_a_request_is_in_flight_leave_together_in_the_next_one_and_are_granted_in_one_commit(string provider)
     {
         await using var store = await StoreFixture.CreateAsync(provider);
-        await using var fleet = await ClaimFleet.StartAsync(store.Store);
+        await using var fleet = await BatchFleet.StartAsync(store.Store);
         var runs = new List<RunState>();
         for (var i = 0; i < 21; i++)
             runs.Add(await fleet.AddAsync(RunStates.Queued));
@@ -93,7 +85,7 @@ public sealed class ClaimBatch_Specs
     public async Task Two_copies_of_one_dispatch_in_a_batch_get_the_lease_once(string provider)
     {
         await using var store = await StoreFixture.CreateAsync(provider);
-        await using var fleet = await ClaimFleet.StartAsync(store.Store);
+        await using var fleet = await BatchFleet.StartAsync(store.Store);
         var first = await fleet.AddAsync(RunStates.Queued);
         var twice = await fleet.AddAsync(RunStates.Queued);
 
@@ -136,71 +128,5 @@ public sealed class ClaimBatch_Specs
         Assert.Null(answer.Granted);
         var refused = Assert.IsType<ClaimRejected>(answer.Rejected);
         return (refused.State, refused.Reason);
-    }
-
-    /// <summary>The orchestrator's batch consumer and a worker's batcher on one in-memory bus, over a real store.</summary>
-    sealed class ClaimFleet : IAsyncDisposable
-    {
-        readonly ServiceProvider _provider;
-        readonly RunStore _store;
-
-        ClaimFleet(ServiceProvider provider, RunStore store)
-        {
-            _provider = provider;
-            _store = store;
-            Harness = provider.GetRequiredService<ITestHarness>();
-            Batcher = provider.GetRequiredService<ClaimBatcher>();
-        }
-
-        public ITestHarness Harness { get; }
-        public ClaimBatcher Batcher { get; }
-        public const string WorkerId = "worker-batch";
-
-        public static async Task<ClaimFleet> StartAsync(RunStore store)
-        {
-            var provider = new ServiceCollection()
-                .AddLogging()
-                .AddSingleton(TimeProvider.System)
-                .AddSingleton(store)
-                .AddSingleton<IAgentCatalog, StaticCatalog>()
-                .AddSingleton<ILiveRuntimes>(new FixedLiveRuntimes("process"))
-                .AddSingleton(Options.Create(new RunOptions()))
-                .AddSingleton(Options.Create(new WorkerOptions { WorkerId = WorkerId }))
-                .AddSingleton<RunAdmission>()
-                .AddSingleton<DispatchProgress>()
-                .AddSingleton<RunLifecycle>()
-                .AddSingleton<WorkerIdentity>()
-                .AddSingleton<ClaimBatcher>()
-                .AddMassTransitTestHarness(x =>
-                {
-                    x.SetTestTimeouts(testTimeout: TimeSpan.FromSeconds(20), testInactivityTimeout: TimeSpan.FromSeconds(1));
-                    x.AddConsumer<ClaimBatchConsumer>();
-                })
-                .BuildServiceProvider(true);
-            var fleet = new ClaimFleet(provider, store);
-            await fleet.Harness.Start();
-            return fleet;
-        }
-
-        public async Task<RunState> AddAsync(string state, int attempt = 1, Guid? claimId = null)
-        {
-            var run = StoreFixture.NewRun(DateTimeOffset.UtcNow, state);
-            run.Attempt = attempt;
-            run.QueuedAt = run.SubmittedAt;
-            if (claimId is not null)
-            {
-                run.ClaimId = claimId;
-                run.LeaseId = Guid.NewGuid();
-                run.LeaseExpiresAt = DateTimeOffset.UtcNow.AddMinutes(1);
-            }
-            await _store.InsertAsync(run, Ct);
-            return run;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await Harness.Stop();
-            await _provider.DisposeAsync();
-        }
     }
 }

@@ -1,0 +1,31 @@
+using MassTransit;
+using Workers.Contracts;
+using Workers.Runs.Persistence;
+
+namespace Workers.Runs.StateMachine;
+
+/// <summary>
+/// Records a worker's batch of successes with one read and one transaction. A success is kept by the state machine's own
+/// rule (<see cref="RunLifecycle.AcceptsSuccess"/>) and recorded by its own code, so a run ends alike whichever way its
+/// success came; a stale or duplicate one is ignored. Every write is guarded by the row's version; if any row changed
+/// since it was read, nothing is written and the endpoint's retry runs the batch again on fresh rows.
+/// </summary>
+public sealed class SuccessBatchConsumer(RunStore store, RunLifecycle lifecycle) : IConsumer<RunsSucceeded>
+{
+    public async Task Consume(ConsumeContext<RunsSucceeded> context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var results = (context.Message.Results ?? []).Where(r => r is not null).ToList();
+        var runs = await store.LoadManyAsync(results.Select(r => r.RunId).ToHashSet(), context.CancellationToken).ConfigureAwait(false);
+        var changed = new List<RunState>();
+        foreach (var success in results)
+        {
+            if (!runs.TryGetValue(success.RunId, out var run) || !RunLifecycle.AcceptsSuccess(run, success.LeaseId))
+                continue;
+            lifecycle.RecordSuccess(run, success);
+            run.CurrentState = RunStates.Succeeded;
+            changed.Add(run);
+        }
+        await store.UpdateAllAsync(changed, context.CancellationToken).ConfigureAwait(false);
+    }
+}

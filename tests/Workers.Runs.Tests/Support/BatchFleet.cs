@@ -1,0 +1,90 @@
+using MassTransit;
+using MassTransit.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Workers.Agents.Definitions;
+using Workers.Runs.Admission;
+using Workers.Runs.Dispatch;
+using Workers.Runs.Leases;
+using Workers.Runs.Persistence;
+using Workers.Runs.Routing;
+using Workers.Runs.StateMachine;
+using Workers.Runs.Tests.Persistence;
+using Workers.Worker;
+using Workers.Worker.Execution;
+using Workers.Worker.Intake;
+
+namespace Workers.Runs.Tests.Support;
+
+/// <summary>
+/// The orchestrator's batch consumers and a worker's claim batcher and result reporter on MassTransit's in-memory harness,
+/// over a real store.
+/// </summary>
+public sealed class BatchFleet : IAsyncDisposable
+{
+    readonly ServiceProvider _provider;
+    readonly RunStore _store;
+
+    BatchFleet(ServiceProvider provider, RunStore store)
+    {
+        _provider = provider;
+        _store = store;
+        Harness = provider.GetRequiredService<ITestHarness>();
+        Batcher = provider.GetRequiredService<ClaimBatcher>();
+        Reporter = provider.GetRequiredService<ResultReporter>();
+    }
+
+    public ITestHarness Harness { get; }
+    public ClaimBatcher Batcher { get; }
+    public ResultReporter Reporter { get; }
+    public const string WorkerId = "worker-batch";
+
+    public static async Task<BatchFleet> StartAsync(RunStore store)
+    {
+        var provider = new ServiceCollection()
+            .AddLogging()
+            .AddSingleton(TimeProvider.System)
+            .AddSingleton(store)
+            .AddSingleton<IAgentCatalog, StaticCatalog>()
+            .AddSingleton<ILiveRuntimes>(new FixedLiveRuntimes("process"))
+            .AddSingleton(Options.Create(new RunOptions()))
+            .AddSingleton(Options.Create(new WorkerOptions { WorkerId = WorkerId }))
+            .AddSingleton<RunAdmission>()
+            .AddSingleton<DispatchProgress>()
+            .AddSingleton<RunLifecycle>()
+            .AddSingleton<WorkerIdentity>()
+            .AddSingleton<ClaimBatcher>()
+            .AddSingleton<ResultReporter>()
+            .AddMassTransitTestHarness(x =>
+            {
+                x.SetTestTimeouts(testTimeout: TimeSpan.FromSeconds(20), testInactivityTimeout: TimeSpan.FromSeconds(1));
+                x.AddConsumer<ClaimBatchConsumer>();
+                x.AddConsumer<SuccessBatchConsumer>();
+            })
+            .BuildServiceProvider(true);
+        var fleet = new BatchFleet(provider, store);
+        await fleet.Harness.Start();
+        return fleet;
+    }
+
+    public async Task<RunState> AddAsync(string state, int attempt = 1, Guid? claimId = null)
+    {
+        var run = StoreFixture.NewRun(DateTimeOffset.UtcNow, state);
+        run.Attempt = attempt;
+        run.QueuedAt = run.SubmittedAt;
+        if (claimId is not null)
+        {
+            run.ClaimId = claimId;
+            run.LeaseId = Guid.NewGuid();
+            run.LeaseExpiresAt = DateTimeOffset.UtcNow.AddMinutes(1);
+        }
+        await _store.InsertAsync(run, TestContext.Current.CancellationToken);
+        return run;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Harness.Stop();
+        await _provider.DisposeAsync();
+    }
+}
