@@ -8,7 +8,7 @@ namespace Workers.Worker.Execution;
 /// <summary>
 /// Publishes attempts' results until the broker confirms them. A result is the one thing an attempt produces that cannot
 /// be recomputed without running the agent again, so a broker restart must delay it, not lose it. Successes go with at
-/// most one publish in flight (<see cref="OneInFlight{T}"/>): one alone leaves as itself, the ones made while a publish
+/// most one publish in flight (<see cref="InFlightBatches{T}"/>): one alone leaves as itself, the ones made while a publish
 /// waited for its confirm leave together in one <see cref="RunsSucceeded"/>. Failures, cancellations and hand-backs are
 /// rare and leave one by one.
 /// </summary>
@@ -23,7 +23,7 @@ public sealed partial class ResultReporter
     /// <summary>How long a result is retried before the worker gives up (the lease then lapses and the run is retried).</summary>
     static readonly TimeSpan Patience = TimeSpan.FromMinutes(10);
 
-    readonly OneInFlight<PendingSuccess> _successes;
+    readonly InFlightBatches<PendingSuccess> _successes;
     readonly IBus _bus;
     readonly TimeProvider _time;
     readonly ILogger<ResultReporter> _logger;
@@ -33,7 +33,7 @@ public sealed partial class ResultReporter
         _bus = bus;
         _time = time;
         _logger = logger;
-        _successes = new OneInFlight<PendingSuccess>(CountToTake, PublishAsync);
+        _successes = new InFlightBatches<PendingSuccess>(1, CountToTake, PublishAsync);
     }
 
     /// <summary>Completes once the broker has confirmed the result; throws only when it could not for <see cref="Patience"/>.</summary>

@@ -1,26 +1,27 @@
 namespace Workers.Worker.Execution;
 
 /// <summary>
-/// Sends items with at most one send in flight: an item added while none is in flight leaves at once, alone; the items
-/// added while one is in flight wait for it and then leave together. An idle worker so pays no delay, and a busy one
-/// sends one message for everything that came up meanwhile: the batch grows with the load by itself.
+/// Sends items with a bounded number of sends in flight: an item added while fewer are in flight leaves at once; the
+/// items added while all are in flight wait for one to finish and then leave together. An idle worker so pays no delay,
+/// and a busy one sends one message for everything that came up meanwhile: the batch grows with the load by itself.
 /// </summary>
+/// <param name="maxInFlight">Sends at once. One batches the most; two lets a new item leave while the previous send waits.</param>
 /// <param name="take">How many of the waiting items (oldest first) the next send carries; at least one is taken.</param>
 /// <param name="sendAsync">Sends one batch; it must not throw (it answers each item itself).</param>
-public sealed class OneInFlight<T>(Func<IReadOnlyList<T>, int> take, Func<List<T>, Task> sendAsync)
+public sealed class InFlightBatches<T>(int maxInFlight, Func<IReadOnlyList<T>, int> take, Func<List<T>, Task> sendAsync)
 {
     readonly Lock _gate = new();
     readonly List<T> _waiting = [];
-    bool _sending;
+    int _sending;
 
     public void Add(T item)
     {
         lock (_gate)
         {
             _waiting.Add(item);
-            if (_sending)
+            if (_sending >= maxInFlight)
                 return;
-            _sending = true;
+            _sending++;
         }
         _ = SendWhileWaitingAsync();
     }
@@ -34,7 +35,7 @@ public sealed class OneInFlight<T>(Func<IReadOnlyList<T>, int> take, Func<List<T
             {
                 if (_waiting.Count == 0)
                 {
-                    _sending = false;
+                    _sending--;
                     return;
                 }
                 var count = Math.Clamp(take(_waiting), 1, _waiting.Count);
