@@ -247,7 +247,8 @@ public static class Report
 
         Throughput and latency of the whole fleet on one machine: a producer publishes no-op runs, the orchestrator
         (saga on PostgreSQL) dispatches them, worker processes claim and run them. Measured by `tests/Workers.Benchmarks`
-        (`workers-bench`), next to two floors from `../shared/peers` that do the same round trip with less in the way.
+        (`workers-bench`), next to two floors from `../shared/peers` that do the same round trip with less in the way, and a
+        third that starts the same agent with nothing around it.
 
         ## How to rerun
 
