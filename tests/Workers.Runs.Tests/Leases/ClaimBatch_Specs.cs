@@ -69,8 +69,14 @@ public sealed class ClaimBatch_Specs
         for (var i = 0; i < 21; i++)
             runs.Add(await fleet.AddAsync(RunStates.Queued));
 
-        // The first claim leaves at once; the other twenty are made before its answer can come back.
-        var answers = await Task.WhenAll(runs.Select(r => fleet.Batcher.ClaimAsync(r.CorrelationId, 1)).ToList());
+        // The first claim leaves at once and is held until the other twenty have been made.
+        var gate = new HoldFirstPublish();
+        using var observer = fleet.Harness.Bus.ConnectPublishObserver(gate);
+        var first = fleet.Batcher.ClaimAsync(runs[0].CorrelationId, 1);
+        await gate.Holding.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        var rest = runs.Skip(1).Select(r => fleet.Batcher.ClaimAsync(r.CorrelationId, 1)).ToList();
+        gate.Release();
+        var answers = await Task.WhenAll([first, .. rest]);
 
         Assert.All(answers, a => Assert.NotNull(a.Granted));
         Assert.Equal(21, answers.Select(a => a.Granted!.LeaseId).Distinct().Count());
