@@ -52,15 +52,7 @@ public sealed class ClaimBatchConsumer(RunStore store, RunLifecycle lifecycle) :
             }
         }
         foreach (var extra in claims.Skip(MaxClaims).Where(c => c is not null))
-        {
-            refused.Add(new ClaimRejected
-            {
-                RunId = extra.RunId,
-                Attempt = extra.Attempt,
-                State = "Unknown",
-                Reason = $"more than {MaxClaims} claims in one request; claim it again",
-            });
-        }
+            refused.Add(RunLifecycle.ClaimRefused(extra.RunId, extra.Attempt, "Unknown", $"more than {MaxClaims} claims in one request; claim it again"));
 
         await store.UpdateAllAsync(changed, context.CancellationToken).ConfigureAwait(false);
         await context.RespondAsync(new RunsClaimed { Granted = granted, Rejected = refused }).ConfigureAwait(false);

@@ -56,16 +56,30 @@ public sealed class RunStore : IAsyncDisposable
     public async Task UpdateAsync(RunState run, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(run);
+        await using var command = _dataSource.CreateCommand();
+        await WriteVersionedAsync(command, run, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes the run as the next version if its row still has the version it was read at; otherwise throws
+    /// <see cref="ConcurrencyException"/>. On any failure the run keeps the version it was read at.
+    /// </summary>
+    async Task WriteVersionedAsync(DbCommand command, RunState run, CancellationToken cancellationToken)
+    {
         var expected = run.Version;
         run.Version = expected + 1;
-        await using var command = _dataSource.CreateCommand(RunColumns.UpdateSql);
-        RunColumns.AddParameters(command, run, Dialect);
-        command.AddParameter("expected_version", expected);
-        var rows = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        if (rows == 0)
+        try
+        {
+            command.CommandText = RunColumns.UpdateSql;
+            RunColumns.AddParameters(command, run, Dialect);
+            command.AddParameter("expected_version", expected);
+            if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
+                throw new ConcurrencyException($"run {run.CorrelationId} changed since version {expected} was read", typeof(RunState), run.CorrelationId);
+        }
+        catch
         {
             run.Version = expected;
-            throw new ConcurrencyException($"run {run.CorrelationId} changed since version {expected} was read", typeof(RunState), run.CorrelationId);
+            throw;
         }
     }
 
@@ -108,29 +122,24 @@ public sealed class RunStore : IAsyncDisposable
                 await UpdateAsync(runs[0], cancellationToken).ConfigureAwait(false);
             return;
         }
-        var expected = runs.Select(r => r.Version).ToArray();
+        var readAt = runs.Select(r => r.Version).ToArray();
         try
         {
             await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            for (var i = 0; i < runs.Count; i++)
+            foreach (var run in runs)
             {
-                var run = runs[i];
-                run.Version = expected[i] + 1;
                 await using var command = connection.CreateCommand();
                 command.Transaction = transaction;
-                command.CommandText = RunColumns.UpdateSql;
-                RunColumns.AddParameters(command, run, Dialect);
-                command.AddParameter("expected_version", expected[i]);
-                if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
-                    throw new ConcurrencyException($"run {run.CorrelationId} changed since version {expected[i]} was read", typeof(RunState), run.CorrelationId);
+                await WriteVersionedAsync(command, run, cancellationToken).ConfigureAwait(false);
             }
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
         {
+            // The transaction rolled back: the runs written before the failure are not written either.
             for (var i = 0; i < runs.Count; i++)
-                runs[i].Version = expected[i];
+                runs[i].Version = readAt[i];
             throw;
         }
     }

@@ -149,8 +149,14 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
     public static ClaimRejected ClaimRefused(RunState run, int attempt, string reason)
     {
         ArgumentNullException.ThrowIfNull(run);
-        return new ClaimRejected { RunId = run.CorrelationId, Attempt = attempt, State = run.CurrentState, Reason = reason };
+        return ClaimRefused(run.CorrelationId, attempt, run.CurrentState, reason);
     }
+
+    /// <summary>The answer to a claim refused without a run to judge it by (state <c>Unknown</c>).</summary>
+    public static ClaimRejected ClaimRefused(Guid runId, int attempt, string state, string reason) =>
+        new() { RunId = runId, Attempt = attempt, State = state, Reason = reason };
+
+    public static ClaimRejected UnknownRunClaimRejected(Guid runId, int attempt) => ClaimRefused(runId, attempt, "Unknown", "no such run");
 
     public void RecordSuccess(BehaviorContext<RunState, RunSucceeded> context) => RecordSuccess(context.Saga, context.Message);
 
@@ -385,20 +391,6 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
         Agent = run.AgentSpecJson is null
             ? new AgentSpec { Name = run.Agent, Runtime = run.Runtime }
             : JsonSerializer.Deserialize<AgentSpec>(run.AgentSpecJson, JsonSerializerOptions.Web)!,
-    };
-
-    public static ClaimRejected UnknownRunClaimRejected(ClaimRun claim)
-    {
-        ArgumentNullException.ThrowIfNull(claim);
-        return UnknownRunClaimRejected(claim.RunId, claim.Attempt);
-    }
-
-    public static ClaimRejected UnknownRunClaimRejected(Guid runId, int attempt) => new()
-    {
-        RunId = runId,
-        Attempt = attempt,
-        State = "Unknown",
-        Reason = "no such run",
     };
 
     void Finish(RunState run)

@@ -21,7 +21,7 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
         Event(() => ClaimRequested, e =>
         {
             e.CorrelateById(m => m.Message.RunId);
-            e.OnMissingInstance(m => m.ExecuteAsync(c => c.RespondAsync(RunLifecycle.UnknownRunClaimRejected(c.Message))));
+            e.OnMissingInstance(m => m.ExecuteAsync(c => c.RespondAsync(RunLifecycle.UnknownRunClaimRejected(c.Message.RunId, c.Message.Attempt))));
         });
         Event(() => CancelRequested, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
         Event(() => AttemptSucceeded, e => { e.CorrelateById(m => m.Message.RunId); e.OnMissingInstance(m => m.Discard()); });
