@@ -70,13 +70,9 @@ public sealed class ClaimBatch_Specs
             runs.Add(await fleet.AddAsync(RunStates.Queued));
 
         // The first claim leaves at once and is held until the other twenty have been made.
-        var gate = new HoldFirstPublish();
-        using var observer = fleet.Harness.Bus.ConnectPublishObserver(gate);
-        var first = fleet.Batcher.ClaimAsync(runs[0].CorrelationId, 1);
-        await gate.Holding.WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        var rest = runs.Skip(1).Select(r => fleet.Batcher.ClaimAsync(r.CorrelationId, 1)).ToList();
-        gate.Release();
-        var answers = await Task.WhenAll([first, .. rest]);
+        var answers = await Task.WhenAll(await fleet.WithFirstPublishHeldAsync(
+            () => fleet.Batcher.ClaimAsync(runs[0].CorrelationId, 1),
+            () => runs.Skip(1).Select(r => fleet.Batcher.ClaimAsync(r.CorrelationId, 1))));
 
         Assert.All(answers, a => Assert.NotNull(a.Granted));
         Assert.Equal(21, answers.Select(a => a.Granted!.LeaseId).Distinct().Count());
@@ -95,11 +91,13 @@ public sealed class ClaimBatch_Specs
         var first = await fleet.AddAsync(RunStates.Queued);
         var twice = await fleet.AddAsync(RunStates.Queued);
 
-        var answers = await Task.WhenAll(
-            fleet.Batcher.ClaimAsync(first.CorrelationId, 1),
-            fleet.Batcher.ClaimAsync(twice.CorrelationId, 1),
-            fleet.Batcher.ClaimAsync(twice.CorrelationId, 1));
+        // Both copies are claimed while the first request is held, so they leave together in the second.
+        var answers = await Task.WhenAll(await fleet.WithFirstPublishHeldAsync(
+            () => fleet.Batcher.ClaimAsync(first.CorrelationId, 1),
+            () => [fleet.Batcher.ClaimAsync(twice.CorrelationId, 1), fleet.Batcher.ClaimAsync(twice.CorrelationId, 1)]));
 
+        var requests = fleet.Harness.Consumed.Select<ClaimRuns>(Ct).Select(m => m.Context.Message.Claims.Select(c => c.RunId).ToList()).ToList();
+        Assert.Equal([[first.CorrelationId], [twice.CorrelationId, twice.CorrelationId]], requests);
         Assert.NotNull(answers[0].Granted);
         Assert.Single(answers[1..], a => a.Granted is not null);
         Assert.Single(answers[1..], a => a.Rejected is { Reason: "the run is already claimed" });

@@ -67,13 +67,9 @@ public sealed class SuccessBatch_Specs
             runs.Add(await fleet.AddAsync(RunStates.Running, claimId: Guid.NewGuid()));
 
         // The first publish is held until the other twenty have been reported.
-        var gate = new HoldFirstPublish();
-        using var observer = fleet.Harness.Bus.ConnectPublishObserver(gate);
-        var first = fleet.Reporter.ReportAsync(Success(runs[0], "0"));
-        await gate.Holding.WaitAsync(TimeSpan.FromSeconds(10), Ct);
-        var rest = runs.Skip(1).Select((r, i) => fleet.Reporter.ReportAsync(Success(r, (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)))).ToList();
-        gate.Release();
-        await Task.WhenAll([first, .. rest]);
+        await Task.WhenAll(await fleet.WithFirstPublishHeldAsync(
+            () => fleet.Reporter.ReportAsync(Success(runs[0], "0")),
+            () => runs.Skip(1).Select((r, i) => fleet.Reporter.ReportAsync(Success(r, (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture))))));
 
         Assert.Single(fleet.Harness.Published.Select<RunSucceeded>(Ct));
         var batch = Assert.Single(fleet.Harness.Published.Select<RunsSucceeded>(Ct)).Context.Message;

@@ -82,9 +82,52 @@ public sealed class BatchFleet : IAsyncDisposable
         return run;
     }
 
+    /// <summary>
+    /// Starts <paramref name="first"/>, holds the publish it makes until <paramref name="meanwhile"/> has started the rest,
+    /// then lets it go: whatever is batched behind an in-flight send is sure to be made while that send is in flight.
+    /// </summary>
+    public async Task<List<TTask>> WithFirstPublishHeldAsync<TTask>(Func<TTask> first, Func<IEnumerable<TTask>> meanwhile)
+        where TTask : Task
+    {
+        var gate = new HoldFirstPublish();
+        using var observer = Harness.Bus.ConnectPublishObserver(gate);
+        var started = new List<TTask> { first() };
+        await gate.Holding.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        started.AddRange(meanwhile());
+        gate.Release();
+        return started;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Harness.Stop();
         await _provider.DisposeAsync();
+    }
+
+    /// <summary>Holds the first publish until released, so what is reported meanwhile has to wait for it.</summary>
+    sealed class HoldFirstPublish : IPublishObserver
+    {
+        readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        readonly TaskCompletionSource _holding = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        int _seen;
+
+        public Task Holding => _holding.Task;
+
+        public void Release() => _released.TrySetResult();
+
+        public Task PrePublish<T>(PublishContext<T> context)
+            where T : class
+        {
+            if (Interlocked.Increment(ref _seen) != 1)
+                return Task.CompletedTask;
+            _holding.TrySetResult();
+            return _released.Task;
+        }
+
+        public Task PostPublish<T>(PublishContext<T> context)
+            where T : class => Task.CompletedTask;
+
+        public Task PublishFault<T>(PublishContext<T> context, Exception exception)
+            where T : class => Task.CompletedTask;
     }
 }
