@@ -46,6 +46,12 @@ public sealed class BenchmarkOptions
     /// <summary><c>--w6-seconds</c>: how long W6 submits at its paced rate.</summary>
     public int LatencySeconds { get; set; } = 20;
 
+    /// <summary>
+    /// <c>--w6-warmup</c>: seconds W6 submits at the same pace before it starts measuring. Fresh processes spend their first
+    /// 20-30 s at this rate compiling (JIT tier-up) and keep the machine busy doing it; the warm-up is reported apart.
+    /// </summary>
+    public int LatencyWarmupSeconds { get; set; } = 30;
+
     /// <summary><c>--runs</c>: runs submitted per round.</summary>
     public int Runs { get; set; } = 20_000;
 
@@ -119,7 +125,8 @@ public sealed class BenchmarkOptions
           --agent-floor-runs N  runs of the agent floor, the noop agent alone (default 10000)
           --density-runs N    W5's concurrent runs on one worker (default 1000)
           --w6-rate R         W6 submissions per second (default: half the W1 median measured in this invocation)
-          --w6-seconds S      W6 paced submission time (default 20)
+          --w6-seconds S      W6 paced submission time that is measured (default 20)
+          --w6-warmup S       W6 paced submission time before it, reported apart (default 30; 0 measures from a cold start)
           --keep-logs         keep each round's process logs (e.g. with Logging__LogLevel__Workers=Debug set)
           --doc PATH          write the report here (default docs/benchmarks.md)
           --no-doc            print the report only
@@ -180,6 +187,7 @@ public sealed class BenchmarkOptions
                 case "--density-runs": options.DensityRuns = Number(1, 5_000); break;
                 case "--w6-rate": options.LatencyRate = Rate(); break;
                 case "--w6-seconds": options.LatencySeconds = Number(1, 3_600); break;
+                case "--w6-warmup": options.LatencyWarmupSeconds = Number(0, 3_600); break;
                 case "--keep-logs": options.KeepLogs = true; break;
                 case "--doc": options.DocPath = Value(); break;
                 case "--no-doc": options.NoDoc = true; break;

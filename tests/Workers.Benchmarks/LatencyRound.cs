@@ -9,24 +9,29 @@ namespace Workers.Benchmarks;
 
 /// <summary>
 /// W6, dispatch latency at half the maximum rate: no-op runs submitted at a steady pace (half the W1 median, or <c>--w6-rate</c>)
-/// to the same fleet as W1, for <c>--w6-seconds</c>; latency is submit (the benchmark's publish) → start (the saga's <c>started_at</c>).
+/// to the same fleet as W1, for <c>--w6-warmup</c> and then <c>--w6-seconds</c>; latency is submit (the benchmark's publish) → start
+/// (the saga's <c>started_at</c>). The figures are of the runs after the warm-up, a fleet in steady state; the warm-up's own
+/// latency is reported beside them, as what a freshly started fleet gives at this rate.
 /// </summary>
 public static class LatencyRound
 {
     public static string Title =>
         "W6, dispatch latency at half the maximum rate: no-op runs published one by one at a fixed pace (half the W1 runs/s median measured in the same " +
-        "invocation, or `--w6-rate`) for `--w6-seconds`, on the W1 fleet (`--workers` × `--slots`). Latency = the saga's `started_at` − the moment the " +
-        "benchmark began that run's publish (same machine, same clock).";
+        "invocation, or `--w6-rate`), on the W1 fleet (`--workers` × `--slots`): first for `--w6-warmup` seconds, while the fresh processes compile " +
+        "(JIT tier-up), then for `--w6-seconds`, the runs measured. Latency = the saga's `started_at` − the moment the benchmark began that run's " +
+        "publish (same machine, same clock).";
 
     public static async Task<Dictionary<Figure, double>> RunAsync(BenchmarkOptions options, HostBuild hosts, int round, double rate, TextWriter progress,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(progress);
-        var n = Math.Max(1, (int)Math.Ceiling(rate * options.LatencySeconds));
+        var warm = (int)Math.Ceiling(rate * options.LatencyWarmupSeconds);
+        var measured = Math.Max(1, (int)Math.Ceiling(rate * options.LatencySeconds));
+        var n = warm + measured;
         return await Fault.InFleetAsync(options, hosts, "latency", round, options.Workers, options.Slots, progress, async (fleet, database, bus) =>
         {
-            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"latency round {round}: {n:N0} runs at {rate:0.#} runs/s"));
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"latency round {round}: {warm:N0} warm-up and {measured:N0} measured runs at {rate:0.#} runs/s"));
             var ids = Enumerable.Range(0, n).Select(_ => NewId.NextGuid()).ToArray();
             var publishedAt = new DateTimeOffset[n];
             var pending = new List<Task>(n);
@@ -48,17 +53,20 @@ public static class LatencyRound
             await Fault.WaitAsync(async () => await database.TerminalCountAsync(ids, cancellationToken) == n, fleet, null,
                 TimeSpan.FromSeconds(options.RoundTimeoutSeconds), $"all {n:N0} runs terminal", cancellationToken);
 
-            var rows = await database.RowsAsync(ids, cancellationToken);
+            var allRows = await database.RowsAsync(ids, cancellationToken);
             var index = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
+            var rows = allRows.Where(r => index[r.RunId] >= warm).ToList();
             var started = rows.Where(r => r.StartedAt is not null).ToList();
             var latency = Fault.Sorted(started.Select(r => (r.StartedAt!.Value - publishedAt[index[r.RunId]]).TotalMilliseconds));
             var intake = Fault.Sorted(rows.Select(r => (r.SubmittedAt - publishedAt[index[r.RunId]]).TotalMilliseconds));
             var saga = Fault.Sorted(started.Select(r => (r.StartedAt!.Value - r.SubmittedAt).TotalMilliseconds));
+            var warmLatency = Fault.Sorted(allRows.Where(r => index[r.RunId] < warm && r.StartedAt is not null)
+                .Select(r => (r.StartedAt!.Value - publishedAt[index[r.RunId]]).TotalMilliseconds));
             var figures = new Dictionary<Figure, double>
             {
                 [LatencyFigures.TargetRate] = rate,
                 [LatencyFigures.AchievedRate] = n / Math.Max(pacedFor.TotalSeconds, 1e-3),
-                [LatencyFigures.Runs] = n,
+                [LatencyFigures.Runs] = measured,
                 [LatencyFigures.P50] = Stats.Percentile(latency, 0.50),
                 [LatencyFigures.P99] = Stats.Percentile(latency, 0.99),
                 [LatencyFigures.Max] = latency.Count > 0 ? latency[^1] : double.NaN,
@@ -66,7 +74,10 @@ public static class LatencyRound
                 [LatencyFigures.IntakeP99] = Stats.Percentile(intake, 0.99),
                 [LatencyFigures.SagaP50] = Stats.Percentile(saga, 0.50),
                 [LatencyFigures.SagaP99] = Stats.Percentile(saga, 0.99),
-                [LatencyFigures.NotSucceeded] = rows.Count(r => r.State != "Succeeded") + (n - rows.Count),
+                [LatencyFigures.WarmupRuns] = warm,
+                [LatencyFigures.WarmupP50] = Stats.Percentile(warmLatency, 0.50),
+                [LatencyFigures.WarmupP99] = Stats.Percentile(warmLatency, 0.99),
+                [LatencyFigures.NotSucceeded] = allRows.Count(r => r.State != "Succeeded") + (n - allRows.Count),
             };
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"latency round {round}: submit → start p50 {figures[LatencyFigures.P50]:0.0} ms, p99 {figures[LatencyFigures.P99]:0.0} ms " +
@@ -81,8 +92,8 @@ public static class LatencyFigures
 {
     public static readonly Figure TargetRate = new("w6_target_rate", "target submission rate, runs/s", 1,
         "Half the W1 runs/s median of this invocation, or `--w6-rate`.");
-    public static readonly Figure AchievedRate = new("w6_achieved_rate", "achieved submission rate, runs/s", 1, "Runs / (first publish → last publish started).");
-    public static readonly Figure Runs = new("w6_runs", "runs", 0, "Target rate × `--w6-seconds`.");
+    public static readonly Figure AchievedRate = new("w6_achieved_rate", "achieved submission rate, runs/s", 1, "Runs, warm-up included / (first publish → last publish started).");
+    public static readonly Figure Runs = new("w6_runs", "runs measured", 0, "Target rate × `--w6-seconds`: the runs submitted after the warm-up.");
     public static readonly Figure P50 = new("w6_dispatch_p50_ms", "**submit → start p50, ms**", 1,
         "The saga's `started_at` (lease granted, execution starting) − the moment the benchmark began that run's publish.");
     public static readonly Figure P99 = new("w6_dispatch_p99_ms", "**submit → start p99, ms**", 1, "As above, 99th percentile.");
@@ -91,8 +102,13 @@ public static class LatencyFigures
     public static readonly Figure IntakeP99 = new("w6_intake_p99_ms", "submit → accepted by the saga p99, ms", 1, "As above, 99th percentile.");
     public static readonly Figure SagaP50 = new("w6_saga_p50_ms", "accepted → start p50, ms", 1, "`started_at − submitted_at`: dispatch queue, claim and lease.");
     public static readonly Figure SagaP99 = new("w6_saga_p99_ms", "accepted → start p99, ms", 1, "As above, 99th percentile.");
-    public static readonly Figure NotSucceeded = new("w6_not_succeeded", "runs not Succeeded", 0, "Should be 0.");
+    public static readonly Figure WarmupRuns = new("w6_warmup_runs", "warm-up runs (not in the figures above)", 0,
+        "Target rate × `--w6-warmup`: submitted at the same pace to the freshly started fleet before the measured runs.");
+    public static readonly Figure WarmupP50 = new("w6_warmup_p50_ms", "warm-up: submit → start p50, ms", 1,
+        "The same latency for the warm-up runs: what a fleet gives at this rate in its first `--w6-warmup` seconds, while its processes compile.");
+    public static readonly Figure WarmupP99 = new("w6_warmup_p99_ms", "warm-up: submit → start p99, ms", 1, "As above, 99th percentile.");
+    public static readonly Figure NotSucceeded = new("w6_not_succeeded", "runs not Succeeded", 0, "Warm-up and measured runs; should be 0.");
 
     public static readonly IReadOnlyList<Figure> All =
-        [TargetRate, AchievedRate, Runs, P50, P99, Max, IntakeP50, IntakeP99, SagaP50, SagaP99, NotSucceeded, Figures.LoadBefore];
+        [TargetRate, AchievedRate, Runs, P50, P99, Max, IntakeP50, IntakeP99, SagaP50, SagaP99, WarmupRuns, WarmupP50, WarmupP99, NotSucceeded, Figures.LoadBefore];
 }
