@@ -52,6 +52,12 @@ public sealed class BenchmarkOptions
     /// </summary>
     public int LatencyWarmupSeconds { get; set; } = 30;
 
+    /// <summary>
+    /// <c>--warmup-runs</c>: runs W1 submits and waits for before each measured round, so it measures a running fleet and not
+    /// the fresh processes' JIT tier-up.
+    /// </summary>
+    public int WarmupRuns { get; set; } = 5_000;
+
     /// <summary><c>--runs</c>: runs submitted per round.</summary>
     public int Runs { get; set; } = 20_000;
 
@@ -111,6 +117,7 @@ public sealed class BenchmarkOptions
                               | native-overhead (the native loop's cost per step against the SDK call) | latency (W6: dispatch latency at half the W1 rate)
                               | bullmq (the peer's W1-W3, if Node, Redis and its packages are there) | all
           --runs N            runs per throughput round (default 20000, as W1 asks)
+          --warmup-runs N     runs submitted and finished before each measured W1 round (default 5000; 1 = a cold fleet)
           --rounds N          rounds (default 3)
           --workers N         worker processes (default 2)
           --slots N           slots per worker (default 16)
@@ -184,6 +191,7 @@ public sealed class BenchmarkOptions
                 case "--floor-runs": options.FloorRuns = Number(1, 10_000_000); break;
                 case "--mt-floor-runs": options.MassTransitFloorRuns = Number(1, 10_000_000); break;
                 case "--agent-floor-runs": options.AgentFloorRuns = Number(1, 10_000_000); break;
+                case "--warmup-runs": options.WarmupRuns = Number(1, 10_000_000); break;
                 case "--density-runs": options.DensityRuns = Number(1, 5_000); break;
                 case "--w6-rate": options.LatencyRate = Rate(); break;
                 case "--w6-seconds": options.LatencySeconds = Number(1, 3_600); break;

@@ -31,10 +31,10 @@ public static class Figures
     public static readonly Figure Unroutable = new("dropped_unroutable", "unroutable messages dropped", 0,
         "`message_stats.drop_unroutable`: published to an exchange with no queue bound. Should be 0.");
     public static readonly Figure CommitsPerRun = new("commits_per_run", "DB commits per run", 2,
-        "`pg_stat_database.xact_commit` of the round's database from its creation until the fleet has stopped and every session has ended " +
-        "(PostgreSQL counts a session's last transactions only then), less the benchmark's own queries, divided by N. Every autocommit " +
-        "statement is a transaction, a SELECT too, and so is Npgsql's `DISCARD ALL` when a pooled connection is reused. Includes start-up, " +
-        "the warm-up run and the idle fleet's background (timer sweeper, heartbeats) for the length of the round.");
+        "`pg_stat_database.xact_commit` of the round's database from the end of the warm-up (read after the fleet idled for 6 s) until " +
+        "the fleet has stopped and every session has ended (PostgreSQL counts a session's last transactions only then), less the " +
+        "benchmark's own queries, divided by N. Every autocommit statement is a transaction, a SELECT too, and so is Npgsql's `DISCARD ALL` " +
+        "when a pooled connection is reused. Includes the idle fleet's background (timer sweeper, heartbeats) for the length of the round.");
     public static readonly Figure RollbacksPerRun = new("rollbacks_per_run", "DB rollbacks per run", 3, "`xact_rollback`, likewise (no own queries to take out).");
     public static readonly Figure SagaBacklog = new("saga_backlog_max", "max backlog in `run-state` (saga queue)", 0,
         "Largest ready-message count of the saga's queue seen while polling (about once a second; passive declare, exact).");

@@ -8,8 +8,8 @@ using Workers.Contracts;
 namespace Workers.Benchmarks;
 
 /// <summary>
-/// One measured round: a fresh fleet, a warm-up run, N submissions, then the figures from the saga table, the
-/// broker's and the database's counters, and /proc.
+/// One measured round: a fresh fleet, a warm-up load run to its end, N submissions, then the figures from the saga table,
+/// the broker's and the database's counters, and /proc.
 /// </summary>
 public static class FleetRound
 {
@@ -38,20 +38,25 @@ public static class FleetRound
             await bus.StartAsync(cancellationToken);
             try
             {
-                // One real run through the whole path first, so JIT and connection set-up are not in the figures.
-                var warmUp = NewId.NextGuid();
-                await bus.Publish(new SubmitRun { RunId = warmUp, Agent = BenchFleet.Agent, Input = "warm-up" }, cancellationToken);
-                await WaitAsync(() => database.IsTerminalAsync(warmUp, cancellationToken), fleet, TimeSpan.FromSeconds(60), "the warm-up run", cancellationToken);
+                // A load like the measured one first, run to its end, so the figures are of a running fleet: fresh processes
+                // spend their first tens of seconds under load compiling (JIT tier-up), and open their connections.
+                var warmUp = new SubmitLoad(Math.Max(1, options.WarmupRuns));
+                progress.WriteLine($"round {round}: warming up with {warmUp.Runs.Count:N0} runs");
+                await warmUp.PublishAsync(bus, options.InFlight, cancellationToken);
+                await WaitAsync(async () => await database.TerminalCountAsync(warmUp.Runs.Select(r => r.RunId).ToArray(), cancellationToken) == warmUp.Runs.Count,
+                    fleet, TimeSpan.FromSeconds(options.RoundTimeoutSeconds), "the warm-up runs", cancellationToken);
                 // Let the counters catch up with the start-up and warm-up traffic before the baseline.
                 await Task.Delay(BrokerCounters.Refresh, cancellationToken);
 
                 var brokerBefore = await BrokerCounters.ReadAsync(fleet.Vhost, cancellationToken);
+                var ownBefore = database.OwnTransactions;
+                var (commitsBefore, rollbacksBefore) = await database.TransactionCountsAsync(cancellationToken);
                 var cpuBefore = CpuSnapshot.Take();
                 var clock = Stopwatch.StartNew();
 
                 progress.WriteLine($"round {round}: publishing {n:N0} SubmitRun ({options.InFlight} in flight)");
                 var publishing = load.PublishAsync(bus, options.InFlight, cancellationToken);
-                var (sagaBacklog, dispatchBacklog) = await PollUntilAllTerminalAsync(n + 1, fleet, database, publishing, options, round, progress, cancellationToken);
+                var (sagaBacklog, dispatchBacklog) = await PollUntilAllTerminalAsync(n, warmUp.Runs.Count, fleet, database, publishing, options, round, progress, cancellationToken);
                 await publishing;
                 var cpuAfter = CpuSnapshot.Take();
                 var window = clock.Elapsed.TotalSeconds;
@@ -66,7 +71,7 @@ public static class FleetRound
                 // The counters are read with the fleet stopped: the broker's refresh lags, and PostgreSQL counts a
                 // session's last transactions only when it ends.
                 await fleet.StopProcessesAsync(cancellationToken);
-                var own = database.OwnTransactions;
+                var own = database.OwnTransactions - ownBefore;
                 await database.DisposeAsync();
                 var (commits, rollbacks) = await RunDatabase.SettledTransactionCountsAsync(fleet.Database, cancellationToken);
                 await Task.Delay(BrokerCounters.Refresh, cancellationToken);
@@ -78,8 +83,8 @@ public static class FleetRound
                 figures[Figures.DeliveriesPerRun] = broker.Delivered / (double)n;
                 figures[Figures.Redeliveries] = broker.Redelivered;
                 figures[Figures.Unroutable] = broker.DroppedUnroutable;
-                figures[Figures.CommitsPerRun] = (commits - own) / (double)n;
-                figures[Figures.RollbacksPerRun] = rollbacks / (double)n;
+                figures[Figures.CommitsPerRun] = (commits - commitsBefore - own) / (double)n;
+                figures[Figures.RollbacksPerRun] = (rollbacks - rollbacksBefore) / (double)n;
                 figures[Figures.SagaBacklog] = sagaBacklog;
                 figures[Figures.DispatchBacklog] = dispatchBacklog;
                 AddCpu(figures, fleet, cpuBefore, cpuAfter, window);
@@ -169,7 +174,7 @@ public static class FleetRound
         figures[Figures.CpuMachine] = machine / seconds;
     }
 
-    static async Task<(long SagaBacklog, long DispatchBacklog)> PollUntilAllTerminalAsync(long expected, BenchFleet fleet, RunDatabase database,
+    static async Task<(long SagaBacklog, long DispatchBacklog)> PollUntilAllTerminalAsync(long measured, long warm, BenchFleet fleet, RunDatabase database,
         Task publishing, BenchmarkOptions options, int round, TextWriter progress, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
@@ -183,7 +188,7 @@ public static class FleetRound
                 await publishing; // surfaces the publish failure
             fleet.ThrowIfAnyExited();
             var done = await database.TerminalCountAsync(cancellationToken);
-            if (done >= expected)
+            if (done >= warm + measured)
                 return (sagaBacklog, dispatchBacklog);
             if (clock.Elapsed - lastQueues >= TimeSpan.FromSeconds(1))
             {
@@ -195,10 +200,10 @@ public static class FleetRound
             {
                 lastProgress = clock.Elapsed;
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"round {round}: {clock.Elapsed.TotalSeconds,5:0} s  terminal {done - 1:N0}/{expected - 1:N0}  max backlog saga {sagaBacklog:N0}, dispatch {dispatchBacklog:N0}"));
+                    $"round {round}: {clock.Elapsed.TotalSeconds,5:0} s  terminal {done - warm:N0}/{measured:N0}  max backlog saga {sagaBacklog:N0}, dispatch {dispatchBacklog:N0}"));
             }
             if (clock.Elapsed > timeout)
-                throw new TimeoutException($"only {done - 1} of {expected - 1} runs terminal after {timeout.TotalSeconds:0} s (--round-timeout)");
+                throw new TimeoutException($"only {done - warm} of {measured} runs terminal after {timeout.TotalSeconds:0} s (--round-timeout)");
             await Task.Delay(250, cancellationToken);
         }
     }

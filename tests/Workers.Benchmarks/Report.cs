@@ -18,7 +18,8 @@ public static class Report
         var text = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         text.AppendLine(inv, $"{options.Runs:N0} no-op runs per round, {rounds.Count} round(s), {options.Workers} workers × {options.Slots} slots, " +
-            $"{options.InFlight} publishes in flight. Each round: a fresh vhost, database and fleet.");
+            $"{options.InFlight} publishes in flight. Each round: a fresh vhost, database and fleet, warmed up by {options.WarmupRuns:N0} runs submitted the same " +
+            $"way and run to their end before the measured ones (not in the figures).");
         text.AppendLine();
         text.AppendLine("| figure | min | median | max |");
         text.AppendLine("|---|---:|---:|---:|");

@@ -69,6 +69,18 @@ public sealed class RunDatabase : IAsyncDisposable
         return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
+    /// <summary>
+    /// The database's transaction counts as PostgreSQL has them now: a busy session folds its counts in about once a second,
+    /// so this lags the truth by at most about a second of each session's work.
+    /// </summary>
+    public async Task<(long Commits, long Rollbacks)> TransactionCountsAsync(CancellationToken cancellationToken)
+    {
+        await using var command = Command("SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = current_database()");
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
+
     /// <summary>How many runs are in a terminal state.</summary>
     public async Task<long> TerminalCountAsync(CancellationToken cancellationToken)
     {
