@@ -9,10 +9,13 @@ WORKDIR /src
 COPY Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY contracts/ contracts/
 COPY src/ src/
+# ReadyToRun: the assemblies ship precompiled for the image's architecture (TARGETARCH, set by BuildKit), so a fresh
+# container does not spend its first seconds under load compiling (docs/benchmarks.md, W6 warm-up).
+ARG TARGETARCH
 # The cache mount keeps NuGet packages between builds, so changing a source file does not download everything again.
 RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
     dotnet publish src/Workers.Orchestrator.Host/Workers.Orchestrator.Host.csproj \
-      -c Release -o /app --nologo -p:UseAppHost=false
+      -c Release -o /app --nologo -p:UseAppHost=false -a $TARGETARCH -p:PublishReadyToRun=true
 
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 WORKDIR /app

@@ -9,9 +9,12 @@ WORKDIR /src
 COPY Directory.Build.props Directory.Packages.props .editorconfig ./
 COPY contracts/ contracts/
 COPY src/ src/
+# ReadyToRun: the assemblies ship precompiled for the image's architecture (TARGETARCH, set by BuildKit), so a fresh
+# container does not spend its first seconds under load compiling (docs/benchmarks.md, W6 warm-up).
+ARG TARGETARCH
 RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
     dotnet publish src/Workers.Worker.Host/Workers.Worker.Host.csproj \
-      -c Release -o /app --nologo -p:UseAppHost=false
+      -c Release -o /app --nologo -p:UseAppHost=false -a $TARGETARCH -p:PublishReadyToRun=true
 
 # The worker host needs no ASP.NET Core: the plain runtime image is enough.
 FROM mcr.microsoft.com/dotnet/runtime:10.0
