@@ -202,20 +202,49 @@ public sealed class AgentLifetimeTests : IDisposable
         Assert.Equal(new AgentOutcome.Succeeded(expected), outcome);
     }
 
+    [Fact]
+    public async Task A_worker_started_with_interrupts_ignored_starts_its_agents_with_them_at_their_defaults()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && AgentSupervisor.GroupsAvailable, "needs Linux with setsid (util-linux)");
+        // The worker (the test host) starts as a shell's background job would: SIGINT and SIGQUIT ignored. env(1) sets that up.
+        var ignoring = new ProcessStartInfo("env") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        var agent = _directory.WriteScript("masks.sh", "echo \"worker $(grep SigIgn /proc/$PPID/status | cut -f2) agent $(grep SigIgn /proc/self/status | cut -f2)\"\n");
+        foreach (var argument in (ReadOnlySpan<string>)["--ignore-signal=INT,QUIT", HostPath(), agent, _directory.Workspace])
+        {
+            ignoring.ArgumentList.Add(argument);
+        }
+
+        using var host = Process.Start(ignoring)!;
+        var printed = await host.StandardOutput.ReadToEndAsync(TestCancellation).WaitAsync(TestData.Guard, TestCancellation);
+        var errors = await host.StandardError.ReadToEndAsync(TestCancellation);
+        await host.WaitForExitAsync(TestCancellation);
+        Assert.SkipWhen(errors.Contains("--ignore-signal", StringComparison.Ordinal), "env(1) here has no --ignore-signal (GNU coreutils 8.31+)");
+
+        var masks = System.Text.RegularExpressions.Regex.Match(printed, "worker ([0-9a-f]+) agent ([0-9a-f]+)");
+        Assert.True(masks.Success, $"the agent did not print its masks: {printed} {errors}");
+        const ulong Interrupts = 0b110; // SIGINT and SIGQUIT
+        Assert.Equal(Interrupts, ulong.Parse(masks.Groups[1].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture) & Interrupts);
+        Assert.Equal(0ul, ulong.Parse(masks.Groups[2].Value, NumberStyles.HexNumber, CultureInfo.InvariantCulture) & Interrupts);
+    }
+
     private Task<AgentOutcome> RunAsync(string script, CancellationToken cancellationToken, string input = "", ProcessRuntime? runtime = null) =>
         (runtime ?? new ProcessRuntime())
             .RunAsync(TestData.Invocation(_directory.Workspace, new { command = _directory.WriteScript($"agent-{Guid.NewGuid():N}.sh", script) }, input), _events, cancellationToken)
             .WaitAsync(TestData.Guard, TestCancellation);
 
-    private Process StartHost(string agent, string runtime)
+    private static string HostPath()
     {
         // The host is built next to this project (same configuration and framework), not copied into its output.
         var ownProject = Path.Combine(TestData.RepositoryRoot(), "tests", "Workers.Agents.Tests");
         var output = Path.GetRelativePath(ownProject, AppContext.BaseDirectory);
         var hostPath = Path.Combine(TestData.RepositoryRoot(), "tests", "Workers.Agents.TestHost", output, "Workers.Agents.TestHost");
         Assert.True(File.Exists(hostPath), $"test host not built: {hostPath}");
+        return hostPath;
+    }
 
-        var startInfo = new ProcessStartInfo(hostPath) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+    private Process StartHost(string agent, string runtime)
+    {
+        var startInfo = new ProcessStartInfo(HostPath()) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         startInfo.ArgumentList.Add(agent);
         startInfo.ArgumentList.Add(_directory.Workspace);
         startInfo.ArgumentList.Add(runtime);

@@ -58,6 +58,16 @@ internal static class AgentSupervisor
     /// <summary>grep(1) with <c>-z</c> (GNU), which the reaper scans environments with. Null where missing (or not Linux).</summary>
     public static string? Grep { get; } = Find("grep");
 
+    /// <summary>
+    /// True when this worker was started with SIGINT or SIGQUIT ignored, as a shell starts its background jobs (<c>workers-worker &amp;</c>
+    /// in a script). Ignored signals are inherited across exec, so its agents would start with them ignored too: a shell or Python
+    /// agent could then neither be interrupted (the CLI runtimes' graceful stop) nor trap the interrupt.
+    /// </summary>
+    public static bool InterruptsIgnored { get; } = ReadInterruptsIgnored();
+
+    // env(1) of GNU coreutils 8.31 or later resets signals to their defaults (--default-signal) before it execs the rest in place.
+    private static readonly Lazy<string?> s_signalResetter = new(FindSignalResetter);
+
     /// <summary>True when agents get their own process group (setsid exists).</summary>
     public static bool GroupsAvailable => Setsid is not null;
 
@@ -80,8 +90,9 @@ internal static class AgentSupervisor
     }
 
     /// <summary>
-    /// Puts setsid in front of <paramref name="executable"/> where it exists. The caller adds the agent's own arguments after
-    /// this, and starts it with <see cref="Start"/>.
+    /// Puts setsid in front of <paramref name="executable"/> where it exists, and, when this worker was started with interrupts
+    /// ignored (<see cref="InterruptsIgnored"/>), env resetting them in front of that. Each execs the next in place: the agent is
+    /// still the worker's own child. The caller adds the agent's own arguments after this, and starts it with <see cref="Start"/>.
     /// </summary>
     public static ProcessStartInfo CreateStartInfo(string executable)
     {
@@ -90,9 +101,70 @@ internal static class AgentSupervisor
             return new ProcessStartInfo(executable);
         }
 
-        var startInfo = new ProcessStartInfo(Setsid);
+        ProcessStartInfo startInfo;
+        if (InterruptsIgnored && s_signalResetter.Value is { } env)
+        {
+            startInfo = new ProcessStartInfo(env);
+            startInfo.ArgumentList.Add(ResetInterrupts);
+            startInfo.ArgumentList.Add(Setsid);
+        }
+        else
+        {
+            startInfo = new ProcessStartInfo(Setsid);
+        }
+
         startInfo.ArgumentList.Add(executable);
         return startInfo;
+    }
+
+    private const string ResetInterrupts = "--default-signal=INT,QUIT";
+
+    /// <summary>Whether SIGINT (bit 1) or SIGQUIT (bit 2) is set in the <c>SigIgn</c> mask of <c>/proc/self/status</c>.</summary>
+    private static bool ReadInterruptsIgnored()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        try
+        {
+            var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+            return line is not null
+                && ulong.TryParse(line["SigIgn:".Length..].Trim(), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out var ignored)
+                && (ignored & 0b110) != 0;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>env, if it understands <c>--default-signal</c> (tried once, only by a worker whose interrupts are ignored).</summary>
+    private static string? FindSignalResetter()
+    {
+        if (Find("env") is not { } env)
+        {
+            return null;
+        }
+
+        try
+        {
+            var check = new ProcessStartInfo(env) { UseShellExecute = false, RedirectStandardError = true };
+            foreach (var argument in (ReadOnlySpan<string>)[ResetInterrupts, "true"])
+            {
+                check.ArgumentList.Add(argument);
+            }
+
+            using var process = Process.Start(check)!;
+            process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            return process.ExitCode == 0 ? env : null;
+        }
+        catch (Win32Exception)
+        {
+            return null;
+        }
     }
 
     /// <summary>
