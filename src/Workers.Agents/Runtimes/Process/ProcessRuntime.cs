@@ -170,7 +170,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         var pumps = Task.WhenAll(
             ProcessStopper.PumpAsync(process.StandardOutput, MaxLineLength, protocol.Accept),
             ProcessStopper.PumpAsync(process.StandardError, MaxLineLength, stderr.Accept));
-        var input = WriteInputAsync(process.StandardInput, invocation.Input);
+        var input = WriteInputAsync(process, invocation.Input);
 
         int? group = Setsid is null ? null : process.Id;
         var cancelled = await ProcessStopper.WaitOrStopAsync(process, group, TimeSpan.Zero, _options.TerminationGracePeriod, _time,
@@ -258,12 +258,18 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         return startInfo;
     }
 
-    private static async Task WriteInputAsync(StreamWriter stdin, string input)
+    private static async Task WriteInputAsync(System.Diagnostics.Process process, string input)
     {
+        var stdin = process.StandardInput;
         try
         {
-            await stdin.WriteAsync(input.AsMemory(), CancellationToken.None).ConfigureAwait(false);
-            await stdin.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            // An agent that has already exited (a quick one, on a busy worker) would only make the write fail with a broken
+            // pipe: an exception per run for nothing.
+            if (input.Length > 0 && !process.HasExited)
+            {
+                await stdin.WriteAsync(input.AsMemory(), CancellationToken.None).ConfigureAwait(false);
+                await stdin.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)
         {
