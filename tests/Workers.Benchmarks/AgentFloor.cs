@@ -8,8 +8,8 @@ using Workers.Contracts;
 namespace Workers.Benchmarks;
 
 /// <summary>
-/// The agent's own floor: W1's noop agent started through the process runtime (<c>setsid /bin/echo</c>, its pipes, its result
-/// line read back), as many at once as the fleet has slots, with no broker, database or worker around it. Run as a child
+/// The agent's own floor: W1's noop agent started through the process runtime (<c>/bin/echo</c> spawned in a session of its own, its
+/// pipes, its result line read back), as many at once as the fleet has slots, with no broker, database or worker around it. Run as a child
 /// process of the benchmark (<c>workers-bench agent-floor</c>) like the other floors, so its CPU is counted apart. With the
 /// MassTransit round trip it bounds what any fleet that starts a process per run can reach on this machine.
 /// </summary>

@@ -52,7 +52,7 @@ public static class Figures
         "CPU seconds used between the first publish and the moment every run was seen terminal, divided by that wall time (so 2.00 = both cores). From /proc/<pid>/stat.");
     public static readonly Figure CpuWorkers = new("cpu_workers", "CPU, worker processes (cores)", 2, "All worker processes, without their agent children.");
     public static readonly Figure CpuAgents = new("cpu_agents", "CPU, agent processes (cores)", 2,
-        "Everything the workers started per run (their reaped children's time): `setsid`, which execs the agent in place, and `/bin/echo`.");
+        "Everything the workers started per run (their reaped children's time): `/bin/echo`, spawned as the leader of its own session.");
     public static readonly Figure CpuBroker = new("cpu_broker", "CPU, RabbitMQ (cores)", 2, "beam.smp and its helpers.");
     public static readonly Figure CpuPostgres = new("cpu_postgres", "CPU, PostgreSQL (cores)", 2, "Every postgres process, including backends that exited.");
     public static readonly Figure CpuBench = new("cpu_bench", "CPU, benchmark process (cores)", 2, "The producer bus and the progress polls.");
@@ -63,7 +63,7 @@ public static class Figures
     public static readonly Figure FloorMassTransit = new("floor_mt_runs_per_s", "floor: MassTransit round trip, runs/s", 0,
         "`MtFloor roundtrip --n 20000 --prefetch 32` (shared/peers): `end_to_end_per_s`, a MassTransit consumer publishing one completion per request, no database.");
     public static readonly Figure FloorAgent = new("floor_agent_runs_per_s", "floor: the noop agent alone, runs/s", 0,
-        "`workers-bench agent-floor` (`AgentFloor`): W1's noop agent through the process runtime (`setsid /bin/echo`, pipes, result line), " +
+        "`workers-bench agent-floor` (`AgentFloor`): W1's noop agent through the process runtime (`/bin/echo` spawned in a session of its own, pipes, result line), " +
         "as many at once as the fleet has slots, no broker, database or worker. What a process per run costs by itself.");
 
     /// <summary>Report order.</summary>

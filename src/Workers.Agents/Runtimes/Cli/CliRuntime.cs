@@ -32,12 +32,7 @@ public abstract partial class CliRuntime : IAgentRuntime
 
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
 
-
-
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
-
-    /// <summary>setsid(1) makes the CLI a process-group leader so its whole tree can be signalled; null where missing.</summary>
-    private static readonly string? Setsid = AgentSupervisor.Setsid;
 
     // Set once the missing-setsid/grep warning has been logged: once per worker process is enough.
     private static int s_warnedUnsupervised;
@@ -121,11 +116,11 @@ public abstract partial class CliRuntime : IAgentRuntime
                 $"Agent '{agent}' cannot run: its workspace {invocation.WorkspaceDirectory} could not be created: {ex.Message}", CliFailureKinds.Workspace, Retryable: true);
         }
 
-        using var process = new Process { StartInfo = CreateStartInfo(invocation, settings, executable, arguments) };
+        AgentProcess process;
         try
         {
             // Marked as this worker's, so the worker's reaper kills it (and its descendants) if the worker dies.
-            AgentSupervisor.Start(process);
+            process = AgentProcess.Start(CreateStartInfo(invocation, settings, executable, arguments));
         }
         catch (Win32Exception ex)
         {
@@ -133,6 +128,7 @@ public abstract partial class CliRuntime : IAgentRuntime
                 $"Agent '{agent}' cannot run: {_dialect.DisplayName} CLI {executable} could not be started: {ex.Message}", CliFailureKinds.Prerequisite, Retryable: false);
         }
 
+        using var _ = process;
         LogStarted(_logger, invocation.RunId, agent, _dialect.Runtime, process.Id, executable);
         try
         {
@@ -140,11 +136,11 @@ public abstract partial class CliRuntime : IAgentRuntime
         }
         finally
         {
-            ProcessStopper.KillTree(process);
+            process.KillTree();
         }
     }
 
-    private async Task<AgentOutcome> SuperviseAsync(Process process, AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken)
+    private async Task<AgentOutcome> SuperviseAsync(AgentProcess process, AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken)
     {
         var agent = invocation.Agent.Name;
         var sink = new GuardedEventSink(events, ex => LogSinkFailed(_logger, ex, invocation.RunId, agent));
@@ -155,8 +151,7 @@ public abstract partial class CliRuntime : IAgentRuntime
         process.StandardInput.Close();
         var pumps = Task.WhenAll(ProcessStopper.PumpAsync(process.StandardOutput, MaxLineLength, stream.Accept), ProcessStopper.PumpAsync(process.StandardError, MaxLineLength, stderr.Accept));
 
-        int? group = Setsid is null ? null : process.Id;
-        var cancelled = await ProcessStopper.WaitOrStopAsync(process, group, _options.InterruptGracePeriod, _options.TerminationGracePeriod, _time,
+        var cancelled = await ProcessStopper.WaitOrStopAsync(process, _options.InterruptGracePeriod, _options.TerminationGracePeriod, _time,
             leftovers => LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers),
             () => LogCancelling(_logger, invocation.RunId, agent, process.Id),
             cancellationToken).ConfigureAwait(false);
@@ -277,8 +272,8 @@ public abstract partial class CliRuntime : IAgentRuntime
 
     private ProcessStartInfo CreateStartInfo(AgentInvocation invocation, CliSettings settings, string executable, IReadOnlyList<string> arguments)
     {
-        // setsid in front of the CLI (Linux; see AgentSupervisor), then its own arguments.
-        var startInfo = AgentSupervisor.CreateStartInfo(executable);
+        // The CLI itself; AgentProcess decides how it comes to lead a process group of its own.
+        var startInfo = new ProcessStartInfo(executable);
         startInfo.WorkingDirectory = invocation.WorkspaceDirectory;
         startInfo.UseShellExecute = false;
         startInfo.RedirectStandardInput = true;

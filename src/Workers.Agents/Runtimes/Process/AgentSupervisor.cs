@@ -6,8 +6,8 @@ namespace Workers.Agents.Runtimes;
 
 /// <summary>
 /// Ties the life of every process a worker starts for its agents to the worker's own (Linux), without a process per agent.
-/// An agent starts as <c>setsid AGENT ARGS...</c>: the leader of a new session and process group, so the worker can signal its
-/// whole tree, and a direct child of the worker (its exit code and signal dispositions are its own). Its environment carries
+/// An agent leads a new session and process group (<see cref="AgentProcess"/>: spawned so, or behind setsid(1)), so the worker
+/// can signal its whole tree, and is a direct child of the worker (its exit code is its own). Its environment carries
 /// <see cref="OwnerVariable"/>, this worker's token, which every descendant inherits.
 /// <para>
 /// One reaper per worker (<c>setsid /bin/sh -c SCRIPT</c>, started with the first agent) blocks reading a pipe the worker holds
@@ -90,31 +90,29 @@ internal static class AgentSupervisor
     }
 
     /// <summary>
-    /// Puts setsid in front of <paramref name="executable"/> where it exists, and, when this worker was started with interrupts
-    /// ignored (<see cref="InterruptsIgnored"/>), env resetting them in front of that. Each execs the next in place: the agent is
-    /// still the worker's own child. The caller adds the agent's own arguments after this, and starts it with <see cref="Start"/>.
+    /// Rewrites <paramref name="startInfo"/> (which names the agent itself) to start it behind setsid where that exists, and,
+    /// when this worker was started with interrupts ignored (<see cref="InterruptsIgnored"/>), env resetting them in front of
+    /// that. Each execs the next in place: the agent is still the worker's own child. For agents started by
+    /// <see cref="System.Diagnostics.Process"/> (<see cref="ManagedAgentProcess"/>); returns true when the agent will lead its
+    /// own process group.
     /// </summary>
-    public static ProcessStartInfo CreateStartInfo(string executable)
+    public static bool PrefixLauncher(ProcessStartInfo startInfo)
     {
+        ArgumentNullException.ThrowIfNull(startInfo);
         if (Setsid is null)
         {
-            return new ProcessStartInfo(executable);
+            return false;
         }
 
-        ProcessStartInfo startInfo;
-        if (InterruptsIgnored && s_signalResetter.Value is { } env)
+        List<string> launcher = InterruptsIgnored && s_signalResetter.Value is { } env ? [env, ResetInterrupts, Setsid] : [Setsid];
+        startInfo.ArgumentList.Insert(0, startInfo.FileName);
+        for (var i = launcher.Count - 1; i > 0; i--)
         {
-            startInfo = new ProcessStartInfo(env);
-            startInfo.ArgumentList.Add(ResetInterrupts);
-            startInfo.ArgumentList.Add(Setsid);
-        }
-        else
-        {
-            startInfo = new ProcessStartInfo(Setsid);
+            startInfo.ArgumentList.Insert(0, launcher[i]);
         }
 
-        startInfo.ArgumentList.Add(executable);
-        return startInfo;
+        startInfo.FileName = launcher[0];
+        return true;
     }
 
     private const string ResetInterrupts = "--default-signal=INT,QUIT";
@@ -168,18 +166,24 @@ internal static class AgentSupervisor
     }
 
     /// <summary>
-    /// Starts <paramref name="process"/> marked as this worker's (after the caller has set its environment), with the reaper
-    /// watching. Throws what <see cref="Process.Start()"/> throws.
+    /// Marks what <paramref name="startInfo"/> starts as this worker's (after the caller has set its environment), with the
+    /// reaper watching.
     /// </summary>
-    public static void Start(Process process)
+    public static void Mark(ProcessStartInfo startInfo)
     {
-        ArgumentNullException.ThrowIfNull(process);
+        ArgumentNullException.ThrowIfNull(startInfo);
         if (Available)
         {
             EnsureReaper();
-            process.StartInfo.Environment[OwnerVariable] = OwnerToken;
+            startInfo.Environment[OwnerVariable] = OwnerToken;
         }
+    }
 
+    /// <summary>Starts <paramref name="process"/> marked as this worker's (<see cref="Mark"/>). Throws what <see cref="Process.Start()"/> throws.</summary>
+    public static void Start(Process process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        Mark(process.StartInfo);
         process.Start();
     }
 

@@ -51,16 +51,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
     /// <summary>How long to keep reading after the process exits: a background child may still hold the pipes open.</summary>
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
 
-
-
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
-
-    /// <summary>
-    /// setsid(1) (util-linux, essential on Debian) starts the agent as the leader of a new process group, so every process it
-    /// starts can be signalled at once, even those its own exit orphaned. Null where it is missing: the tree is walked instead.
-    /// What kills the agent's processes when the worker dies is in <see cref="AgentSupervisor"/>.
-    /// </summary>
-    private static readonly string? Setsid = AgentSupervisor.Setsid;
 
     // Set once the missing-setsid/grep warning has been logged: once per worker process is enough.
     private static int s_warnedUnsupervised;
@@ -129,16 +120,18 @@ public sealed partial class ProcessRuntime : IAgentRuntime
                 $"Agent '{agent}' cannot run: its workspace {invocation.WorkspaceDirectory} could not be created: {ex.Message}", WorkspaceFailure, Retryable: true);
         }
 
-        using var process = new Process { StartInfo = CreateStartInfo(invocation, settings, executable) };
+        AgentProcess process;
         try
         {
             // Marked as this worker's, so the worker's reaper kills it (and its descendants) if the worker dies.
-            AgentSupervisor.Start(process);
+            process = AgentProcess.Start(CreateStartInfo(invocation, settings, executable));
         }
         catch (Win32Exception ex)
         {
             return CannotStart(invocation, executable, ex.Message);
         }
+
+        using var _ = process;
 
         var started = _time.GetTimestamp();
         LogStarted(_logger, invocation.RunId, agent, process.Id, executable);
@@ -149,7 +142,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         finally
         {
             // Reached with the process still running only if supervision itself failed: never leave an agent behind.
-            ProcessStopper.KillTree(process);
+            process.KillTree();
             if (_logger.IsEnabled(LogLevel.Debug))
             {
                 var elapsed = _time.GetElapsedTime(started);
@@ -158,7 +151,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         }
     }
 
-    private async Task<AgentOutcome> SuperviseAsync(Process process, string executable, AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken)
+    private async Task<AgentOutcome> SuperviseAsync(AgentProcess process, string executable, AgentInvocation invocation, IAgentEventSink events, CancellationToken cancellationToken)
     {
         var agent = invocation.Agent.Name;
         var sink = new GuardedEventSink(events, ex => LogSinkFailed(_logger, ex, invocation.RunId, agent));
@@ -172,8 +165,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
             ProcessStopper.PumpAsync(process.StandardError, MaxLineLength, stderr.Accept));
         var input = WriteInputAsync(process, invocation.Input);
 
-        int? group = Setsid is null ? null : process.Id;
-        var cancelled = await ProcessStopper.WaitOrStopAsync(process, group, TimeSpan.Zero, _options.TerminationGracePeriod, _time,
+        var cancelled = await ProcessStopper.WaitOrStopAsync(process, TimeSpan.Zero, _options.TerminationGracePeriod, _time,
             leftovers => LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers),
             () => LogCancelling(_logger, invocation.RunId, agent, process.Id),
             cancellationToken).ConfigureAwait(false);
@@ -205,7 +197,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         }
 
         var stderrTail = stderr.ToString();
-        if (Setsid is not null && AgentSupervisor.ExecFailure(exitCode, stderrTail, executable) is { } reason)
+        if (process.ExecFailureOnStderr && AgentSupervisor.ExecFailure(exitCode, stderrTail, executable) is { } reason)
         {
             return CannotStart(invocation, executable, reason);
         }
@@ -224,8 +216,8 @@ public sealed partial class ProcessRuntime : IAgentRuntime
 
     private static ProcessStartInfo CreateStartInfo(AgentInvocation invocation, ProcessSettings settings, string executable)
     {
-        // setsid in front of the agent (Linux; see AgentSupervisor), then its own arguments.
-        var startInfo = AgentSupervisor.CreateStartInfo(executable);
+        // The agent itself; AgentProcess decides how it comes to lead a process group of its own.
+        var startInfo = new ProcessStartInfo(executable);
         startInfo.WorkingDirectory = invocation.WorkspaceDirectory;
         startInfo.UseShellExecute = false;
         startInfo.RedirectStandardInput = true;
@@ -258,7 +250,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         return startInfo;
     }
 
-    private static async Task WriteInputAsync(System.Diagnostics.Process process, string input)
+    private static async Task WriteInputAsync(AgentProcess process, string input)
     {
         var stdin = process.StandardInput;
         try

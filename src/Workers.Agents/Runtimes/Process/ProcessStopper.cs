@@ -20,19 +20,20 @@ internal static class ProcessStopper
     /// no interrupt step); if <paramref name="cancellationToken"/> fires first, the agent is stopped with both graces.
     /// Returns true when it was stopped because of the cancellation.
     /// </summary>
-    public static async Task<bool> WaitOrStopAsync(Process process, int? group, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time,
+    public static async Task<bool> WaitOrStopAsync(AgentProcess process, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time,
         Action<int> stoppingLeftovers, Action cancelling, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(process);
         ArgumentNullException.ThrowIfNull(stoppingLeftovers);
         ArgumentNullException.ThrowIfNull(cancelling);
+        var group = process.GroupId;
         try
         {
             await process.WaitForExitAsync(cancellationToken).ConfigureAwait(false);
             if (group is { } leftovers && ProcessTree.GroupExists(leftovers) && ProcessTree.AnyRunning(leftovers, []))
             {
                 stoppingLeftovers(leftovers);
-                await StopAsync(process, group, TimeSpan.Zero, terminationGrace, time).ConfigureAwait(false);
+                await StopAsync(process, TimeSpan.Zero, terminationGrace, time).ConfigureAwait(false);
             }
             return false;
         }
@@ -41,21 +42,22 @@ internal static class ProcessStopper
             // Off the thread that cancelled (a stop request's handler, which may be stopping other runs too): stops run side by side.
             await Task.Yield();
             cancelling();
-            await StopAsync(process, group, interruptGrace, terminationGrace, time).ConfigureAwait(false);
+            await StopAsync(process, interruptGrace, terminationGrace, time).ConfigureAwait(false);
             return true;
         }
     }
 
     /// <summary>Stops <paramref name="process"/>; a zero grace skips that step.</summary>
-    public static async Task StopAsync(Process process, int? group, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time)
+    public static async Task StopAsync(AgentProcess process, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time)
     {
+        var group = process.GroupId;
         List<ProcessTree.Member> tree = [];
         if (OperatingSystem.IsLinux())
         {
-            tree = ProcessTree.Snapshot(SafeId(process));
+            tree = ProcessTree.Snapshot(process.Id);
             if (interruptGrace > TimeSpan.Zero && tree.Count > 0)
             {
-                // The root is the agent itself (setsid execs it in place): the interrupt goes to it alone, as a terminal would send it.
+                // The root is the agent itself (spawned, or setsid exec'd it in place): the interrupt goes to it alone, as a terminal would send it.
                 ProcessTree.Signal([tree[0]], SigInt);
                 await WaitWhileRunningAsync(group, tree, interruptGrace, time).ConfigureAwait(false);
             }
@@ -77,7 +79,7 @@ internal static class ProcessStopper
             }
         }
 
-        KillTree(process);
+        process.KillTree();
 
         // Descendants that left the group and whose parent already exited are out of Kill(entireProcessTree)'s reach.
         ProcessTree.Signal(tree, ProcessTree.SigKill);
