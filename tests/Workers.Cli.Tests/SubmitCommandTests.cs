@@ -224,10 +224,18 @@ public sealed class SubmitCommandTests : IAsyncLifetime
         var runId = Guid.NewGuid();
         fake.Script(runId, FakeOrchestrator.Run(runId, RunStates.Running));
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        interrupt.CancelAfter(TimeSpan.FromMilliseconds(300));
 
-        var result = await Shell.RunAsync(["submit", "--agent", "echo", "--input", "x", "--run-id", runId.ToString(), "--wait", "--api", fake.Url.AbsoluteUri],
+        // Ctrl+C once the command is waiting (it has read the run at least once), not after a fixed time: on a busy
+        // machine the submission itself may take longer than any fixed delay.
+        var submit = Shell.RunAsync(["submit", "--agent", "echo", "--input", "x", "--run-id", runId.ToString(), "--wait", "--api", fake.Url.AbsoluteUri],
             cancellationToken: interrupt.Token);
+        while (fake.Reads(runId) == 0 && !submit.IsCompleted)
+        {
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+
+        await interrupt.CancelAsync();
+        var result = await submit;
 
         Assert.Equal(ExitCodes.Interrupted, result.ExitCode);
         Assert.Contains($"stopped waiting; run {runId} goes on", result.Error, StringComparison.Ordinal);
