@@ -363,7 +363,7 @@ internal sealed partial class SpawnedAgentProcess : AgentProcess
     private static partial int Close(int fd);
 
     [LibraryImport(Libc, EntryPoint = "pidfd_open", SetLastError = true)]
-    internal static partial int PidfdOpen(int pid, uint flags);
+    private static partial int PidfdOpen(int pid, uint flags);
 
     [LibraryImport(Libc, EntryPoint = "waitpid", SetLastError = true)]
     private static unsafe partial int WaitPid(int pid, int* status, int options);
