@@ -1,6 +1,6 @@
 namespace Workers.Contracts;
 
-/// <summary>The attempt was stopped on its worker after a cancel request.</summary>
+/// <summary>The attempt was stopped on its worker because the orchestrator asked: a cancel request, or a timeout.</summary>
 public sealed record RunCancelled
 {
     public Guid RunId { get; init; }

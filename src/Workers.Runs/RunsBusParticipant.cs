@@ -21,6 +21,12 @@ sealed class RunsBusParticipant : IBusParticipant
     /// <summary>Agent events and checkpoints, apart so a burst of events never delays the lifecycle or renewals.</summary>
     public const string ActivityQueue = "run-activity";
 
+    /// <summary>
+    /// In memory only: submissions, apart from the rest of the lifecycle. The in-memory transport has no priorities, so on
+    /// one queue a burst of submissions would hold every claim and result behind it; RabbitMQ lets those overtake instead.
+    /// </summary>
+    public const string SubmissionQueue = "run-submissions";
+
     public void AddRegistrations(IBusRegistrationConfigurator configurator)
     {
         configurator.AddSagaStateMachine<RunStateMachine, RunState, RunStateDefinition>()
@@ -41,11 +47,25 @@ sealed class RunsBusParticipant : IBusParticipant
             // Claims, results, cancels and timers are sent at RunQueues.LifecyclePriority and overtake queued submissions.
             if (e is IRabbitMqReceiveEndpointConfigurator rabbit)
                 rabbit.EnablePriority(RunQueues.MaxPriority);
+            if (transport == BusTransport.InMemory)
+                e.ConfigureMessageTopology<Contracts.SubmitRun>(false);
             e.ConfigureSaga<RunState>(context);
             // Beside the saga, the batches: the same retry on version conflicts and the same outbox (the answer leaves after the commit).
             e.ConfigureConsumer<ClaimBatchConsumer>(context);
             e.ConfigureConsumer<SuccessBatchConsumer>(context);
         });
+        if (transport == BusTransport.InMemory)
+        {
+            configurator.ReceiveEndpoint(SubmissionQueue, e =>
+            {
+                e.ConcurrentMessageLimit = RunStateDefinition.ConcurrentMessages;
+                // The same saga, fed only submissions: a submission and a later event of one run may meet here and on the saga
+                // queue at once, which the row's version settles like any other conflict.
+                e.ConfigureConsumeTopology = false;
+                ((IInMemoryReceiveEndpointConfigurator)e).Bind<Contracts.SubmitRun>();
+                e.ConfigureSaga<RunState>(context);
+            });
+        }
         configurator.ReceiveEndpoint(HeartbeatQueue, e =>
         {
             e.UseMessageRetry(r => r.Exponential(10, TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(20)));

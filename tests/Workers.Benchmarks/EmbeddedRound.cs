@@ -16,7 +16,7 @@ namespace Workers.Benchmarks;
 public static class EmbeddedRound
 {
     static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
-    static readonly string[] Terminal = ["Succeeded", "Failed", "Cancelled", "Rejected"];
+    static readonly string[] Terminal = ["Succeeded", "Failed", "Cancelled", "Rejected", "TimedOut"];
 
     public static string Title =>
         "W1 in the embedded mode: `workers dev --slots <workers × slots>` (orchestrator, API and one worker in one process: in-memory bus, " +
@@ -79,6 +79,13 @@ public static class EmbeddedRound
             };
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"embedded round {round}: {figures[EmbeddedFigures.RunsPerSecond]:N0} runs/s, {figures[EmbeddedFigures.NotSucceeded]} not Succeeded"));
+            if (figures[EmbeddedFigures.NotSucceeded] > 0)
+            {
+                // Say why, and keep the database and the log: the round's directory is otherwise deleted with the evidence.
+                keep = true;
+                progress.WriteLine($"embedded round {round}: the runs that did not succeed (database and log kept in {directory}):");
+                await DescribeUnsuccessfulAsync(http, progress, cancellationToken);
+            }
             return figures;
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -134,6 +141,23 @@ public static class EmbeddedRound
         response.EnsureSuccessStatusCode();
         using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
         return body.RootElement.GetProperty("runs").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt64(), StringComparer.Ordinal);
+    }
+
+    /// <summary>Prints up to ten runs of each terminal state but Succeeded: attempts, error kind and error.</summary>
+    static async Task DescribeUnsuccessfulAsync(HttpClient http, TextWriter progress, CancellationToken cancellationToken)
+    {
+        foreach (var state in Terminal.Where(s => s != "Succeeded"))
+        {
+            using var response = await http.GetAsync(new Uri($"api/runs?state={state}&limit=10", UriKind.Relative), cancellationToken);
+            response.EnsureSuccessStatusCode();
+            using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+            foreach (var run in body.RootElement.GetProperty("items").EnumerateArray())
+            {
+                progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {run.GetProperty("runId")} {state}, attempt {run.GetProperty("attempt")} of {run.GetProperty("maxAttempts")}: " +
+                    $"[{run.GetProperty("errorKind")}] {run.GetProperty("error")}"));
+            }
+        }
     }
 
     static async Task WaitTerminalAsync(HttpClient http, ManagedProcess dev, long expected, TimeSpan timeout, CancellationToken cancellationToken)

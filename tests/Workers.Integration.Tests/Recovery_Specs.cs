@@ -1,5 +1,7 @@
 using Npgsql;
+using Workers.Contracts;
 using Workers.Integration.Tests.Fleet;
+using Workers.Orchestrator.Api;
 
 namespace Workers.Integration.Tests;
 
@@ -38,6 +40,31 @@ public sealed class Recovery_Specs
         Assert.Equal(ids.ToHashSet(), executions.Select(e => e.RunId).ToHashSet());
         var restart = executions.Where(e => e.Attempt == 2).Max(e => DateTimeOffset.FromUnixTimeMilliseconds(e.StartNs / 1_000_000)) - killedAt;
         TestContext.Current.TestOutputHelper?.WriteLine($"{retried.Count} runs retried; last one restarted {restart.TotalSeconds:0.0} s after the kill");
+    }
+
+    [Fact]
+    public async Task A_claim_granted_after_the_workers_lease_clock_ran_out_is_never_started_and_counts_as_a_lost_lease_not_a_cancel()
+    {
+        // An orchestrator that takes longer than a lease to judge claims: each grant reaches the worker after the lease has
+        // lapsed on the worker's clock (which starts when it asks), while the orchestrator's own clock (which starts at the
+        // grant) still runs. The worker must not start the agent, and the run must be retried, not end as cancelled.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 1, Ct, new Dictionary<string, string>
+        {
+            ["Workers__Runs__LeaseDuration"] = "00:00:02",
+            ["Workers__FaultInjection__DelayConsuming"] = "ClaimRuns",
+            ["Workers__FaultInjection__DelayConsumingBy"] = "00:00:03",
+        });
+        await fleet.AddWorkerAsync(slots: 2, Ct);
+
+        var id = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "hang", Input = "never starts", MaxAttempts = 2 }, Ct);
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
+
+        var run = await fleet.GetRunAsync(id, Ct);
+        Assert.Equal("Failed", run.State);
+        Assert.Equal(FailureKinds.LeaseExpired, run.ErrorKind);
+        Assert.Equal(2, run.Attempt);
+        Assert.Contains("lapsed on the worker's clock", run.Error, StringComparison.Ordinal);
+        Assert.Empty(fleet.HangingAgents());
     }
 
     static async Task WaitUntilRunningOnAsync(DistributedFleet fleet, string worker, int count)

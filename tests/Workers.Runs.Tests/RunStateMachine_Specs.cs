@@ -275,6 +275,23 @@ public sealed class RunStateMachine_Specs
     }
 
     [Fact]
+    public async Task A_running_attempt_its_worker_reports_cancelled_without_a_cancel_request_is_retried_not_cancelled()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+
+        // No CancelRun, no timeout: the run is still Running when its worker says it stopped the attempt.
+        await fixture.Send(new RunCancelled { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, WorkerId = "worker-a", Reason = "lease expired" });
+
+        var run = await fixture.WaitFor(id, m => m.RetryScheduled);
+        Assert.Equal(RunLifecycle.UnrequestedStopKind, run.ErrorKind);
+        Assert.Contains("stopped by worker 'worker-a' without a cancel request: lease expired", run.LastError, StringComparison.Ordinal);
+        Assert.Null(run.CancelRequestedAt);
+        Assert.Null(run.FinishedAt);
+        Assert.NotNull(run.NextAttemptAt);
+    }
+
+    [Fact]
     public async Task Cancelling_a_queued_run_cancels_it_at_once_and_refuses_later_claims()
     {
         await using var fixture = await SagaFixture.StartAsync();

@@ -193,10 +193,29 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
         Finish(run);
     }
 
+    /// <summary><see cref="RunState.ErrorKind"/> of an attempt its worker stopped although nobody asked it to.</summary>
+    public const string UnrequestedStopKind = "worker-stopped";
+
+    /// <summary>
+    /// A worker reports a running attempt cancelled, but only a cancel request or a timeout sends a stop, and either one
+    /// moves the run out of Running first. So nobody asked: a cancel is a user's decision, never a worker's, and the attempt
+    /// counts as failed and is retried like one. (Workers report their own lease lapse as a failure; this keeps any other
+    /// report of the kind from ending a run.)
+    /// </summary>
+    public void RecordUnrequestedStop(BehaviorContext<RunState, RunCancelled> context)
+    {
+        var run = context.Saga;
+        run.LastError = $"attempt {run.Attempt} stopped by worker '{context.Message.WorkerId}' without a cancel request: {context.Message.Reason ?? "no reason given"}";
+        run.ErrorKind = UnrequestedStopKind;
+        ApplyUsage(run, context.Message.Usage);
+        ApplyArtifacts(run, context.Message.Artifacts);
+        run.UpdatedAt = Now;
+    }
+
     public bool LeaseHasExpired(RunState run) => run.LeaseExpiresAt is { } expiry && expiry <= Now;
 
     /// <summary><see cref="RunState.ErrorKind"/> of an attempt whose lease lapsed without any result from its worker.</summary>
-    public const string LeaseExpiredKind = "lease-expired";
+    public const string LeaseExpiredKind = FailureKinds.LeaseExpired;
 
     /// <summary>
     /// Whether a success reported under <paramref name="leaseId"/> ends the run: the attempt holds the run's lease (running,

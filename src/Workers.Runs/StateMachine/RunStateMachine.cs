@@ -83,9 +83,10 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
             When(AttemptFailed, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.RecordFailure)
                 .RetryOrFail(lifecycle, this),
+            // Nobody asked for this stop (a cancel or a timeout leaves Running first): a failed attempt, not a cancelled run.
             When(AttemptCancelled, c => c.Message.LeaseId == c.Saga.LeaseId)
-                .Then(lifecycle.RecordCancelled)
-                .TransitionTo(Cancelled),
+                .Then(lifecycle.RecordUnrequestedStop)
+                .RetryOrFail(lifecycle, this),
             When(AttemptReleased, c => c.Message.LeaseId == c.Saga.LeaseId)
                 .Then(lifecycle.ReleaseAttempt)
                 .TransitionTo(Queued)

@@ -1,8 +1,9 @@
 namespace Workers.ServiceDefaults.FaultInjection;
 
 /// <summary>
-/// Crashes on purpose, to prove that a crash at the worst moment loses nothing (the failure-semantics tests and the chaos
-/// suite set these). Section <c>Workers:FaultInjection</c>. Leave unset in production: every setting kills the process.
+/// Crashes or stalls on purpose, to prove that a crash or a stall at the worst moment loses nothing (the failure-semantics
+/// tests and the chaos suite set these). Section <c>Workers:FaultInjection</c>. Leave unset in production: every setting
+/// kills or slows the process.
 /// </summary>
 public sealed class FaultInjectionOptions
 {
@@ -20,7 +21,16 @@ public sealed class FaultInjectionOptions
     /// </summary>
     public string? CrashAfterClaimWhenInputContains { get; set; }
 
-    public bool Enabled => CrashBeforeSending is not null || CrashAfterClaimWhenInputContains is not null;
+    /// <summary>
+    /// The name of a message type (e.g. <c>ClaimRuns</c>): every one received waits <see cref="DelayConsumingBy"/> before it
+    /// is consumed, like a process too busy to answer in time.
+    /// </summary>
+    public string? DelayConsuming { get; set; }
+
+    /// <summary>How long <see cref="DelayConsuming"/> holds each message. Default: 5 s.</summary>
+    public TimeSpan DelayConsumingBy { get; set; } = TimeSpan.FromSeconds(5);
+
+    public bool Enabled => CrashBeforeSending is not null || CrashAfterClaimWhenInputContains is not null || DelayConsuming is not null;
 
     /// <summary>Ends the process at once, without cleanup, like <c>kill -9</c>.</summary>
     public static void Crash(string why) => Environment.FailFast($"fault injection (Workers:FaultInjection): {why}");

@@ -55,8 +55,7 @@ public static class WorkersBusExtensions
             {
                 x.UsingInMemory((context, cfg) =>
                 {
-                    if (faults.CrashBeforeSending is not null)
-                        cfg.UseCrashBeforeSending(faults.CrashBeforeSending);
+                    UseFaults(cfg, faults);
                     foreach (var participant in participants)
                         participant.ConfigureEndpoints(context, cfg, BusTransport.InMemory);
                 });
@@ -66,8 +65,7 @@ public static class WorkersBusExtensions
                 x.UsingRabbitMq((context, cfg) =>
                 {
                     cfg.Host(rabbitUri);
-                    if (faults.CrashBeforeSending is not null)
-                        cfg.UseCrashBeforeSending(faults.CrashBeforeSending);
+                    UseFaults(cfg, faults);
                     foreach (var participant in participants)
                         participant.ConfigureEndpoints(context, cfg, BusTransport.RabbitMq);
                 });
@@ -78,6 +76,14 @@ public static class WorkersBusExtensions
             participant.AddServicesAfterBus(builder.Services);
 
         return builder;
+    }
+
+    static void UseFaults(IBusFactoryConfigurator configurator, FaultInjectionOptions faults)
+    {
+        if (faults.CrashBeforeSending is not null)
+            configurator.UseCrashBeforeSending(faults.CrashBeforeSending);
+        if (faults.DelayConsuming is not null)
+            configurator.UseDelayBeforeConsuming(faults.DelayConsuming, faults.DelayConsumingBy);
     }
 
     static Uri ParseRabbitUrl(string? url)

@@ -13,7 +13,7 @@ namespace Workers.Worker.Execution;
 sealed partial class DrainService(DrainState drain, RunExecutor executor, LeaseTable leases, IOptions<WorkerOptions> options,
     ILogger<DrainService> logger) : IHostedService
 {
-    /// <summary>The stop reason of runs handed back at shutdown; they are reported as released, not cancelled.</summary>
+    /// <summary>The stop reason of runs handed back at shutdown.</summary>
     public const string ShutdownReason = "worker shutting down";
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
@@ -31,7 +31,7 @@ sealed partial class DrainService(DrainState drain, RunExecutor executor, LeaseT
         if (await Task.WhenAny(idle, Task.Delay(options.Value.ShutdownGracePeriod, cancellationToken)).ConfigureAwait(false) == idle)
             return;
         foreach (var run in leases.Snapshot())
-            run.Stop(ShutdownReason);
+            run.Stop(StopCause.Shutdown, ShutdownReason);
         await Task.WhenAny(idle, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false);
     }
 

@@ -54,6 +54,13 @@ public sealed partial class RunExecutor(
             if (faults.Value.CrashAfterClaimWhenInputContains is { Length: > 0 } marker && dispatch.Input.Contains(marker, StringComparison.Ordinal))
                 FaultInjectionOptions.Crash($"claimed run {dispatch.RunId} attempt {dispatch.Attempt}, whose input contains '{marker}'");
             leases.Add(run);
+            // A grant answered after the lease had already lapsed on this worker's clock (the orchestrator took longer than a
+            // lease to judge the claim) must not start the agent: the orchestrator's clock may run out any moment now.
+            if (run.LeaseExpired(Stopwatch.GetTimestamp()))
+            {
+                LogGrantedTooLate(logger, dispatch.RunId, dispatch.Attempt);
+                run.Stop(StopCause.LeaseLapsed, HeartbeatService.LapsedReason);
+            }
             try
             {
                 await RunAttemptAsync(dispatch, run).ConfigureAwait(false);
@@ -182,14 +189,27 @@ public sealed partial class RunExecutor(
                 Usage = run.Usage,
                 FinishedAt = now,
             },
-            AgentOutcome.Cancelled when run.StopReason == DrainService.ShutdownReason => new RunReleased
+            AgentOutcome.Cancelled when run.Stopped is { Cause: StopCause.Shutdown } stop => new RunReleased
             {
                 RunId = dispatch.RunId,
                 Attempt = dispatch.Attempt,
                 LeaseId = run.LeaseId,
                 WorkerId = identity.WorkerId,
-                Reason = run.StopReason,
+                Reason = stop.Reason,
                 Usage = run.Usage,
+            },
+            AgentOutcome.Cancelled cancelled when run.Stopped is { Cause: StopCause.LeaseLapsed } stop => new RunFailed
+            {
+                RunId = dispatch.RunId,
+                Attempt = dispatch.Attempt,
+                LeaseId = run.LeaseId,
+                WorkerId = identity.WorkerId,
+                Error = $"attempt {dispatch.Attempt} stopped by worker '{identity.WorkerId}': {stop.Reason}",
+                Kind = FailureKinds.LeaseExpired,
+                Retryable = true,
+                Output = cancelled.Output,
+                Usage = run.Usage,
+                FinishedAt = now,
             },
             _ => new RunCancelled
             {
@@ -197,7 +217,7 @@ public sealed partial class RunExecutor(
                 Attempt = dispatch.Attempt,
                 LeaseId = run.LeaseId,
                 WorkerId = identity.WorkerId,
-                Reason = run.StopReason ?? "stopped",
+                Reason = run.Stopped?.Reason ?? "stopped",
                 Usage = run.Usage,
                 FinishedAt = now,
             },
@@ -215,6 +235,10 @@ public sealed partial class RunExecutor(
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Debug, Message = "Run {RunId} attempt {Attempt} finished: {Outcome}")]
     static partial void LogFinished(ILogger logger, Guid runId, int attempt, string outcome);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning,
+        Message = "Run {RunId} attempt {Attempt} not started: its claim was granted after the lease had lapsed on this worker's clock; reported for a retry")]
+    static partial void LogGrantedTooLate(ILogger logger, Guid runId, int attempt);
 
     [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message = "Run {RunId} starts over: its last checkpoint could not be fetched ({Error})")]
     static partial void LogCheckpointUnavailable(ILogger logger, Guid runId, string error);

@@ -19,7 +19,7 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
     long _outputTokens;
     long _costMicros;
     long _progress;
-    string? _stopReason;
+    StopRequest? _stopped;
 
     public ActiveRun(Guid runId, int attempt, Guid leaseId, long askedAtTimestamp, TimeSpan leaseDuration, TimeProvider? time = null,
         Action? checkpointWritten = null)
@@ -41,11 +41,11 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
     public int Attempt { get; }
     public Guid LeaseId { get; }
 
-    /// <summary>Fires when the run must stop: cancelled, lease lost, or worker shutting down.</summary>
+    /// <summary>Fires when the run must stop: cancelled, timed out, lease lost or lapsed, or worker shutting down.</summary>
     public CancellationToken StopToken => _stop.Token;
 
-    /// <summary>Why the run was stopped, if it was.</summary>
-    public string? StopReason => Volatile.Read(ref _stopReason);
+    /// <summary>Why the run was stopped, if it was: the first stop wins.</summary>
+    public StopRequest? Stopped => Volatile.Read(ref _stopped);
 
     /// <summary>
     /// The lease runs from when the renewal was asked for (not answered): on the worker's monotonic clock this
@@ -71,9 +71,9 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
 
     public void MarkAgentEnded() => AgentEnded = true;
 
-    public void Stop(string reason)
+    public void Stop(StopCause cause, string reason)
     {
-        Interlocked.CompareExchange(ref _stopReason, reason, null);
+        Interlocked.CompareExchange(ref _stopped, new StopRequest(cause, reason), null);
         try
         {
             _stop.Cancel();
@@ -121,3 +121,23 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
 
     public void Dispose() => _stop.Dispose();
 }
+
+/// <summary>Who stopped a run; decides what its worker reports for the attempt.</summary>
+public enum StopCause
+{
+    /// <summary>The orchestrator: a cancel, a timeout, or a lease it no longer counts held. Reported as cancelled.</summary>
+    Orchestrator,
+
+    /// <summary>
+    /// The lease lapsed on this worker's own clock, which runs ahead of the orchestrator's, so the orchestrator may still
+    /// count it held. Reported as a failed, retryable attempt (<see cref="FailureKinds.LeaseExpired"/>): the same
+    /// verdict the orchestrator reaches when it sees the lease expire itself. Never as a cancel, which only a user makes.
+    /// </summary>
+    LeaseLapsed,
+
+    /// <summary>The worker is shutting down. Reported as handed back, without spending an attempt.</summary>
+    Shutdown,
+}
+
+/// <summary>Why a run was stopped.</summary>
+public sealed record StopRequest(StopCause Cause, string Reason);

@@ -31,7 +31,7 @@ sealed partial class HeartbeatService(
             if (leases.TryGet(context.Message.RunId, out var run) && run.LeaseId == context.Message.LeaseId)
             {
                 LogStopRequested(logger, run.RunId, context.Message.Reason);
-                run.Stop(context.Message.Reason);
+                run.Stop(StopCause.Orchestrator, context.Message.Reason);
             }
             return Task.CompletedTask;
         });
@@ -60,9 +60,13 @@ sealed partial class HeartbeatService(
         foreach (var run in leases.Snapshot().Where(r => !r.AgentEnded && r.LeaseExpired(now)))
         {
             LogLeaseLapsed(logger, run.RunId);
-            run.Stop("lease expired: the orchestrator did not renew it in time");
+            run.Stop(StopCause.LeaseLapsed, LapsedReason);
         }
     }
+
+    /// <summary>Why a run stopped by its own lease clock stopped.</summary>
+    public const string LapsedReason =
+        "its lease lapsed on the worker's clock: the orchestrator did not answer its claim or renewal in time (busy or unreachable)";
 
     async Task BeatAsync(CancellationToken stoppingToken)
     {
@@ -94,7 +98,7 @@ sealed partial class HeartbeatService(
                 if (lost.TryGetValue(run.RunId, out var reason))
                 {
                     LogLeaseLost(logger, run.RunId, reason);
-                    run.Stop(reason);
+                    run.Stop(StopCause.Orchestrator, reason);
                 }
                 else
                 {
