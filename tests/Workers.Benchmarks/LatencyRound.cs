@@ -36,12 +36,20 @@ public static class LatencyRound
             var publishedAt = new DateTimeOffset[n];
             var pending = new List<Task>(n);
             var clock = Stopwatch.StartNew();
+            CpuSnapshot? cpuAtMeasured = null;
+            var measuredFrom = TimeSpan.Zero;
             for (var i = 0; i < n; i++)
             {
                 // Paced against the start, not the previous publish, so a late tick does not slow the whole series.
                 var due = TimeSpan.FromSeconds(i / rate);
                 if (due - clock.Elapsed is { TotalMilliseconds: > 1 } wait)
                     await Task.Delay(wait, cancellationToken);
+                if (i == warm)
+                {
+                    // How busy the machine is at this pace: the measured publishes' window, read from /proc/stat.
+                    cpuAtMeasured = CpuSnapshot.Take();
+                    measuredFrom = clock.Elapsed;
+                }
                 publishedAt[i] = DateTimeOffset.UtcNow;
                 pending.Add(SubmitLoad.PublishAsync(bus, new SubmitRun { RunId = ids[i], Agent = BenchFleet.Agent, Input = "bench", Priority = Random.Shared.Next(0, 10) },
                     cancellationToken));
@@ -49,6 +57,8 @@ public static class LatencyRound
                     fleet.ThrowIfAnyExited();
             }
             var pacedFor = clock.Elapsed;
+            var cpuPaced = CpuSnapshot.Take();
+            var busy = cpuPaced.MachineBusySeconds - cpuAtMeasured!.MachineBusySeconds;
             await Task.WhenAll(pending);
             await Fault.WaitAsync(async () => await database.TerminalCountAsync(ids, cancellationToken) == n, fleet, null,
                 TimeSpan.FromSeconds(options.RoundTimeoutSeconds), $"all {n:N0} runs terminal", cancellationToken);
@@ -77,6 +87,8 @@ public static class LatencyRound
                 [LatencyFigures.WarmupRuns] = warm,
                 [LatencyFigures.WarmupP50] = Stats.Percentile(warmLatency, 0.50),
                 [LatencyFigures.WarmupP99] = Stats.Percentile(warmLatency, 0.99),
+                [LatencyFigures.CpuMachine] = busy / Math.Max((pacedFor - measuredFrom).TotalSeconds, 1e-3),
+                [LatencyFigures.CpuPerRun] = busy * 1000 / Math.Max(1, n - warm),
                 [LatencyFigures.NotSucceeded] = allRows.Count(r => r.State != "Succeeded") + (n - allRows.Count),
             };
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -107,8 +119,13 @@ public static class LatencyFigures
     public static readonly Figure WarmupP50 = new("w6_warmup_p50_ms", "warm-up: submit → start p50, ms", 1,
         "The same latency for the warm-up runs: what a fleet gives at this rate in its first `--w6-warmup` seconds, while its processes compile.");
     public static readonly Figure WarmupP99 = new("w6_warmup_p99_ms", "warm-up: submit → start p99, ms", 1, "As above, 99th percentile.");
+    public static readonly Figure CpuMachine = new("w6_cpu_machine", "CPU, whole machine busy while measured (cores)", 2,
+        "From /proc/stat, first measured publish → last publish: how close to saturated this pace keeps the machine.");
+    public static readonly Figure CpuPerRun = new("w6_cpu_ms_per_run", "CPU per run at this pace, ms (whole machine)", 2,
+        "Machine busy time over that window / runs measured. Compare with W1's at full load, where more runs share each message and commit.");
     public static readonly Figure NotSucceeded = new("w6_not_succeeded", "runs not Succeeded", 0, "Warm-up and measured runs; should be 0.");
 
     public static readonly IReadOnlyList<Figure> All =
-        [TargetRate, AchievedRate, Runs, P50, P99, Max, IntakeP50, IntakeP99, SagaP50, SagaP99, WarmupRuns, WarmupP50, WarmupP99, NotSucceeded, Figures.LoadBefore];
+        [TargetRate, AchievedRate, Runs, P50, P99, Max, IntakeP50, IntakeP99, SagaP50, SagaP99, WarmupRuns, WarmupP50, WarmupP99, CpuMachine, CpuPerRun,
+            NotSucceeded, Figures.LoadBefore];
 }
