@@ -48,9 +48,11 @@ public sealed class BenchmarkOptions
 
     /// <summary>
     /// <c>--w6-warmup</c>: seconds W6 submits at the same pace before it starts measuring. Fresh processes spend their first
-    /// 20-30 s at this rate compiling (JIT tier-up) and keep the machine busy doing it; the warm-up is reported apart.
+    /// seconds at this rate compiling (JIT tier-up) and keep the machine busy doing it: 20-30 s on the VM of 2026-11-22, about
+    /// 40 s on that of 2026-12-02, where the orchestrator still spent over a quarter of its CPU in the JIT 40-55 s into a round at
+    /// 48 runs/s. The warm-up is reported apart.
     /// </summary>
-    public int LatencyWarmupSeconds { get; set; } = 30;
+    public int LatencyWarmupSeconds { get; set; } = 75;
 
     /// <summary>
     /// <c>--warmup-runs</c>: runs W1 submits and waits for before each measured round, so it measures a running fleet and not
@@ -133,7 +135,7 @@ public sealed class BenchmarkOptions
           --density-runs N    W5's concurrent runs on one worker (default 1000)
           --w6-rate R         W6 submissions per second (default: half the W1 median measured in this invocation)
           --w6-seconds S      W6 paced submission time that is measured (default 20)
-          --w6-warmup S       W6 paced submission time before it, reported apart (default 30; 0 measures from a cold start)
+          --w6-warmup S       W6 paced submission time before it, reported apart (default 75; 0 measures from a cold start)
           --keep-logs         keep each round's process logs (e.g. with Logging__LogLevel__Workers=Debug set)
           --doc PATH          write the report here (default docs/benchmarks.md)
           --no-doc            print the report only
