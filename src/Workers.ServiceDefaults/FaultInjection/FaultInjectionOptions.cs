@@ -30,8 +30,6 @@ public sealed class FaultInjectionOptions
     /// <summary>How long <see cref="DelayConsuming"/> holds each message. Default: 5 s.</summary>
     public TimeSpan DelayConsumingBy { get; set; } = TimeSpan.FromSeconds(5);
 
-    public bool Enabled => CrashBeforeSending is not null || CrashAfterClaimWhenInputContains is not null || DelayConsuming is not null;
-
     /// <summary>Ends the process at once, without cleanup, like <c>kill -9</c>.</summary>
     public static void Crash(string why) => Environment.FailFast($"fault injection (Workers:FaultInjection): {why}");
 }

@@ -14,7 +14,7 @@ sealed partial class DrainService(DrainState drain, RunExecutor executor, LeaseT
     ILogger<DrainService> logger) : IHostedService
 {
     /// <summary>The stop reason of runs handed back at shutdown.</summary>
-    public const string ShutdownReason = "worker shutting down";
+    const string ShutdownReason = "worker shutting down";
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -204,7 +204,7 @@ public sealed partial class RunExecutor(
                 Attempt = dispatch.Attempt,
                 LeaseId = run.LeaseId,
                 WorkerId = identity.WorkerId,
-                Error = $"attempt {dispatch.Attempt} stopped by worker '{identity.WorkerId}': {stop.Reason}",
+                Error = $"stopped by worker '{identity.WorkerId}': {stop.Reason}",
                 Kind = FailureKinds.LeaseExpired,
                 Retryable = true,
                 Output = cancelled.Output,
