@@ -33,6 +33,7 @@ public static class WorkerExtensions
         services.TryAddSingleton<ResultReporter>();
         services.TryAddSingleton<RunExecutor>();
         services.AddHostedService<HeartbeatService>();
+        services.AddHostedService<LeaseWatchdog>();
         services.TryAddSingleton<ActivityReporter>();
         services.AddHostedService(sp => sp.GetRequiredService<ActivityReporter>());
         services.AddBusParticipant(new WorkerBusParticipant());

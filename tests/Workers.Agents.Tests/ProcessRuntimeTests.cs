@@ -379,6 +379,79 @@ public sealed class ProcessRuntimeTests : IDisposable
         Assert.All(pids, pid => Assert.False(TestData.IsRunning(pid), $"process {pid} still runs"));
     }
 
+    // An agent that survives SIGTERM and says so, for the abort: what a lapsed lease does to a run (its worker may no
+    // longer hold it, so no grace period is left to give).
+    private const string SigtermSurvivor =
+        """
+        trap 'echo term >> "$WORKERS_WORKSPACE/signals"' TERM
+        sleep 300 &
+        echo "pids $$ $!"
+        while :; do wait; done
+        """;
+
+    private (Task<AgentOutcome> Run, CancellationTokenSource Stop, CancellationTokenSource Abort) StartSigtermSurvivor()
+    {
+        // A grace far longer than the test's guard: only the abort can end these runs in time.
+        var runtime = new ProcessRuntime(
+            Options.Create(new ProcessRuntimeOptions { TerminationGracePeriod = TimeSpan.FromMinutes(5) }),
+            TimeProvider.System,
+            NullLogger<ProcessRuntime>.Instance);
+        var stop = new CancellationTokenSource();
+        var abort = new CancellationTokenSource();
+        var invocation = TestData.Invocation(_directory.Workspace, new { command = _directory.WriteScript("agent.sh", SigtermSurvivor) }) with
+        {
+            Abort = abort.Token,
+        };
+        return (runtime.RunAsync(invocation, _events, stop.Token).WaitAsync(TestData.Guard, TestCancellation), stop, abort);
+    }
+
+    private async Task<int[]> AgentPidsAsync() =>
+        (await _events.WaitForMessageAsync("pids ").WaitAsync(TestData.Guard, TestCancellation)).Text.Split(' ')[1..]
+            .Select(p => int.Parse(p, CultureInfo.InvariantCulture))
+            .ToArray();
+
+    [Fact]
+    public async Task An_aborted_run_is_killed_at_once_without_a_sigterm_or_its_grace_period()
+    {
+        var (run, stop, abort) = StartSigtermSurvivor();
+        using (stop)
+        using (abort)
+        {
+            var pids = await AgentPidsAsync();
+
+            // As the worker does: the abort first, then the stop.
+            await abort.CancelAsync();
+            await stop.CancelAsync();
+            var outcome = await run;
+
+            Assert.IsType<AgentOutcome.Cancelled>(outcome);
+            Assert.All(pids, pid => Assert.False(TestData.IsRunning(pid), $"process {pid} still runs"));
+            Assert.False(File.Exists(Path.Combine(_directory.Workspace, "signals")), "the agent was sent SIGTERM");
+        }
+    }
+
+    [Fact]
+    public async Task An_abort_during_the_grace_period_of_a_stop_kills_the_agent_at_once()
+    {
+        var (run, stop, abort) = StartSigtermSurvivor();
+        using (stop)
+        using (abort)
+        {
+            var pids = await AgentPidsAsync();
+            await stop.CancelAsync();
+            var signals = Path.Combine(_directory.Workspace, "signals");
+            while (!File.Exists(signals))
+                await Task.Delay(20, TestCancellation);
+            Assert.False(run.IsCompleted, "the agent ignores SIGTERM, so its grace period of 5 minutes has begun");
+
+            await abort.CancelAsync();
+            var outcome = await run;
+
+            Assert.IsType<AgentOutcome.Cancelled>(outcome);
+            Assert.All(pids, pid => Assert.False(TestData.IsRunning(pid), $"process {pid} still runs"));
+        }
+    }
+
     [Fact]
     public async Task A_run_cancelled_before_it_starts_returns_cancelled_without_starting_the_agent()
     {

@@ -67,6 +67,47 @@ public sealed class Recovery_Specs
         Assert.Empty(fleet.HangingAgents());
     }
 
+    [Fact]
+    public async Task A_worker_cut_off_from_the_orchestrator_kills_its_agent_when_the_lease_lapses_before_the_run_restarts()
+    {
+        // The worker's heartbeats reach the orchestrator only after a minute, so no renewal is answered and each one waits
+        // two heartbeat intervals (4 s) before it gives up, while the worker still reaches the broker for everything else.
+        // The 3 s lease lapses on both clocks at about the same moment; the orchestrator then restarts the run on the same
+        // worker. The agent ignores SIGTERM, so a worker that noticed the lapse only between heartbeats, or gave the agent
+        // its 5 s termination grace, would run attempt 1 beside attempt 2.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 1, Ct, new Dictionary<string, string>
+        {
+            ["Workers__Runs__LeaseDuration"] = "00:00:03",
+            ["Workers__FaultInjection__DelayConsuming"] = "WorkerHeartbeat",
+            ["Workers__FaultInjection__DelayConsumingBy"] = "00:01:00",
+        });
+        // It never registers (its heartbeats are held); the dispatch waits on the runtime's queue until it starts.
+        await fleet.AddWorkerAsync(slots: 2, Ct, awaitRegistration: false);
+
+        var id = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "stubborn", Input = "ignore SIGTERM", MaxAttempts = 2 }, Ct);
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
+
+        var run = await fleet.GetRunAsync(id, Ct);
+        Assert.Equal("Failed", run.State);
+        Assert.Equal(2, run.Attempt);
+        Assert.Equal(FailureKinds.LeaseExpired, run.ErrorKind);
+        var ticks = fleet.StubbornTicks().Where(t => t.RunId == id).ToList();
+        var first = ticks.Where(t => t.Attempt == 1).ToList();
+        var second = ticks.Where(t => t.Attempt == 2).ToList();
+        Assert.NotEmpty(first);
+        Assert.NotEmpty(second);
+        var gap = second.Min(t => t.At) - first.Max(t => t.At);
+        TestContext.Current.TestOutputHelper?.WriteLine($"attempt 1 ticked for {(first.Max(t => t.At) - first.Min(t => t.At)).TotalSeconds:0.00} s; " +
+            $"attempt 2 started {gap.TotalSeconds:0.00} s after its last tick");
+        Assert.True(gap > TimeSpan.Zero, $"attempt 1 still ran {-gap.TotalSeconds:0.00} s after attempt 2 started");
+        // Both agents are gone (killed and reaped), although neither exits on SIGTERM.
+        var pids = ticks.Select(t => t.Pid).Distinct().ToList();
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (pids.Any(pid => Directory.Exists($"/proc/{pid}")) && DateTime.UtcNow < deadline)
+            await Task.Delay(50, Ct);
+        Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"agent {pid} still runs"));
+    }
+
     static async Task WaitUntilRunningOnAsync(DistributedFleet fleet, string worker, int count)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);

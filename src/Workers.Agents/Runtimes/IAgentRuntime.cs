@@ -35,7 +35,14 @@ public interface IAgentRuntime
 /// <param name="Agent">The resolved agent definition (its <see cref="AgentSpec.Settings"/> are the runtime's own section).</param>
 /// <param name="WorkspaceDirectory">A fresh directory for this attempt; the agent's working directory.</param>
 /// <param name="ResumeFrom">The last checkpoint an earlier attempt of the run saved, for runtimes that support checkpoints; null to start over.</param>
-public sealed record AgentInvocation(Guid RunId, int Attempt, string Input, AgentSpec Agent, string WorkspaceDirectory, AgentCheckpoint? ResumeFrom = null);
+public sealed record AgentInvocation(Guid RunId, int Attempt, string Input, AgentSpec Agent, string WorkspaceDirectory, AgentCheckpoint? ResumeFrom = null)
+{
+    /// <summary>
+    /// Fires when the attempt must end at once: its lease has lapsed, so the run may be granted to another worker any moment.
+    /// A runtime that gives a stopped agent time to exit (an interrupt, SIGTERM) skips or cuts short that time and kills it.
+    /// </summary>
+    public CancellationToken Abort { get; init; }
+}
 
 /// <summary>A runtime's saved progress: <paramref name="State"/> is opaque text only the runtime that wrote it reads back.</summary>
 /// <param name="Attempt">The attempt that saved it.</param>

@@ -301,15 +301,19 @@ public sealed class RunStore : IAsyncDisposable
             command.AddParameter("run_id", Dialect.ToDb(lease.RunId));
             await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             var reason = "no such run";
+            var stopping = false;
             if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 var state = reader.GetString(0);
                 var currentLease = reader.IsDBNull(1) ? (Guid?)null : Dialect.ReadGuid(reader, 1);
-                reason = state == RunStates.Cancelling && currentLease == lease.LeaseId ? LostLeaseReasons.CancelRequested
+                stopping = state is RunStates.Cancelling or RunStates.TimingOut && currentLease == lease.LeaseId;
+                reason = stopping && state == RunStates.Cancelling ? LostLeaseReasons.CancelRequested
                     : currentLease != lease.LeaseId ? $"lease superseded: attempt {reader.GetInt32(2)} is held by '{(reader.IsDBNull(3) ? "nobody" : reader.GetString(3))}'"
                     : $"the run is {state}";
             }
-            lost.Add(new LostLease { RunId = lease.RunId, LeaseId = lease.LeaseId, Reason = reason });
+            // A cancel or a timeout stops renewing the lease but counts it held until it lapses (the saga waits for the worker's
+            // report); anything else may already be granted elsewhere.
+            lost.Add(new LostLease { RunId = lease.RunId, LeaseId = lease.LeaseId, Reason = reason, Graceful = stopping });
         }
 
         await UpsertWorkerAsync(connection, transaction, heartbeat, now, cancellationToken).ConfigureAwait(false);

@@ -59,7 +59,7 @@ public sealed partial class RunExecutor(
             if (run.LeaseExpired(Stopwatch.GetTimestamp()))
             {
                 LogGrantedTooLate(logger, dispatch.RunId, dispatch.Attempt);
-                run.Stop(StopCause.LeaseLapsed, HeartbeatService.LapsedReason);
+                run.Stop(StopCause.LeaseLapsed, LeaseWatchdog.LapsedReason);
             }
             try
             {
@@ -121,7 +121,10 @@ public sealed partial class RunExecutor(
             else
             {
                 var resumeFrom = runtime.SupportsCheckpoints && dispatch.Attempt > 1 ? await LastCheckpointAsync(run).ConfigureAwait(false) : null;
-                var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace.Directory, resumeFrom);
+                var invocation = new AgentInvocation(dispatch.RunId, dispatch.Attempt, dispatch.Input, dispatch.Agent, workspace.Directory, resumeFrom)
+                {
+                    Abort = run.AbortToken,
+                };
                 outcome = await runtime.RunAsync(invocation, workspace.Record(run), run.StopToken).ConfigureAwait(false);
             }
             artifacts = await workspace.CollectAsync(outcome).ConfigureAwait(false);

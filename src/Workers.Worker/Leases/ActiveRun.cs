@@ -12,6 +12,7 @@ namespace Workers.Worker.Leases;
 public sealed class ActiveRun : IAgentEventSink, IDisposable
 {
     readonly CancellationTokenSource _stop = new();
+    readonly CancellationTokenSource _abort = new();
     long _leaseDeadlineTimestamp;
     int _steps;
     int _toolCalls;
@@ -44,6 +45,12 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
     /// <summary>Fires when the run must stop: cancelled, timed out, lease lost or lapsed, or worker shutting down.</summary>
     public CancellationToken StopToken => _stop.Token;
 
+    /// <summary>
+    /// Fires when the run must end at once, without the runtime's grace periods: its lease lapsed on this worker's clock,
+    /// so the orchestrator may grant the run elsewhere any moment. Fires before <see cref="StopToken"/>.
+    /// </summary>
+    public CancellationToken AbortToken => _abort.Token;
+
     /// <summary>Why the run was stopped, if it was: the first stop wins.</summary>
     public StopRequest? Stopped => Volatile.Read(ref _stopped);
 
@@ -64,19 +71,37 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
         while (Interlocked.CompareExchange(ref _leaseDeadlineTimestamp, deadline, current) != current);
     }
 
-    public bool LeaseExpired(long nowTimestamp) => nowTimestamp >= Interlocked.Read(ref _leaseDeadlineTimestamp);
+    public bool LeaseExpired(long nowTimestamp) => nowTimestamp >= LeaseDeadline;
+
+    /// <summary>When the lease lapses on this worker's clock (a <see cref="Stopwatch"/> timestamp).</summary>
+    public long LeaseDeadline => Interlocked.Read(ref _leaseDeadlineTimestamp);
 
     /// <summary>True once the agent has ended and only its result remains to be reported: nothing left to stop.</summary>
     public bool AgentEnded { get; private set; }
 
     public void MarkAgentEnded() => AgentEnded = true;
 
-    public void Stop(StopCause cause, string reason)
+    /// <summary>
+    /// Stops the run. A lapsed lease (or <paramref name="abort"/>: the orchestrator no longer counts the lease) also aborts it,
+    /// even one already stopping for another cause (a cancel still in its grace period): the agent is then killed at once.
+    /// </summary>
+    public void Stop(StopCause cause, string reason, bool abort = false)
     {
         Interlocked.CompareExchange(ref _stopped, new StopRequest(cause, reason), null);
+        // The abort first, so a runtime woken by the stop already sees that there is no time for a grace.
+        if (abort || cause == StopCause.LeaseLapsed)
+            Cancel(_abort);
+        Cancel(_stop);
+    }
+
+    /// <summary>Whether the run was aborted (<see cref="AbortToken"/>).</summary>
+    public bool Aborted => _abort.IsCancellationRequested;
+
+    static void Cancel(CancellationTokenSource source)
+    {
         try
         {
-            _stop.Cancel();
+            source.Cancel();
         }
         catch (ObjectDisposedException)
         {
@@ -119,7 +144,11 @@ public sealed class ActiveRun : IAgentEventSink, IDisposable
         }
     }
 
-    public void Dispose() => _stop.Dispose();
+    public void Dispose()
+    {
+        _stop.Dispose();
+        _abort.Dispose();
+    }
 }
 
 /// <summary>Who stopped a run; decides what its worker reports for the attempt.</summary>

@@ -10,8 +10,8 @@ namespace Workers.Worker.Leases;
 
 /// <summary>
 /// Renews all of this worker's leases with one message per interval and enforces fencing: a run whose lease the
-/// orchestrator reports lost, or whose lease this worker's own clock sees lapse, is stopped at once. Also listens
-/// for <see cref="StopRun"/> (cancellation).
+/// orchestrator reports lost is stopped at once (the <see cref="LeaseWatchdog"/> stops those whose lease lapses on this
+/// worker's own clock). Also listens for <see cref="StopRun"/> (cancellation).
 /// </summary>
 sealed partial class HeartbeatService(
     IBus bus,
@@ -40,7 +40,6 @@ sealed partial class HeartbeatService(
             using var timer = new PeriodicTimer(options.Value.HeartbeatInterval);
             do
             {
-                EnforceLeaseClocks();
                 await BeatAsync(stoppingToken).ConfigureAwait(false);
             }
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
@@ -53,20 +52,6 @@ sealed partial class HeartbeatService(
             stopHandle.Disconnect();
         }
     }
-
-    void EnforceLeaseClocks()
-    {
-        var now = Stopwatch.GetTimestamp();
-        foreach (var run in leases.Snapshot().Where(r => !r.AgentEnded && r.LeaseExpired(now)))
-        {
-            LogLeaseLapsed(logger, run.RunId);
-            run.Stop(StopCause.LeaseLapsed, LapsedReason);
-        }
-    }
-
-    /// <summary>Why a run stopped by its own lease clock stopped.</summary>
-    public const string LapsedReason =
-        "its lease lapsed on the worker's clock: the orchestrator did not answer its claim or renewal in time (busy or unreachable)";
 
     async Task BeatAsync(CancellationToken stoppingToken)
     {
@@ -91,14 +76,14 @@ sealed partial class HeartbeatService(
             // the leases (the worker's lease clock runs from when it asked).
             var timeout = RequestTimeout.After(ms: (int)Math.Max(2000, 2 * options.Value.HeartbeatInterval.TotalMilliseconds));
             var response = await heartbeats.GetResponse<LeasesRenewed>(heartbeat, stoppingToken, timeout).ConfigureAwait(false);
-            var lost = response.Message.Lost.ToDictionary(l => l.RunId, l => l.Reason);
+            var lost = response.Message.Lost.ToDictionary(l => l.RunId);
             // Runs that finished while the heartbeat was in flight are gone from the table: nothing to stop.
             foreach (var run in held.Where(r => leases.TryGet(r.RunId, out var current) && current == r))
             {
-                if (lost.TryGetValue(run.RunId, out var reason))
+                if (lost.TryGetValue(run.RunId, out var lease))
                 {
-                    LogLeaseLost(logger, run.RunId, reason);
-                    run.Stop(StopCause.Orchestrator, reason);
+                    LogLeaseLost(logger, run.RunId, lease.Reason);
+                    run.Stop(StopCause.Orchestrator, lease.Reason, abort: !lease.Graceful);
                 }
                 else
                 {
@@ -118,9 +103,6 @@ sealed partial class HeartbeatService(
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Stopping run {RunId}: {Reason}")]
     static partial void LogStopRequested(ILogger logger, Guid runId, string reason);
-
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Stopping run {RunId}: its lease lapsed on this worker's clock")]
-    static partial void LogLeaseLapsed(ILogger logger, Guid runId);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Stopping run {RunId}: lease lost ({Reason})")]
     static partial void LogLeaseLost(ILogger logger, Guid runId, string reason);

@@ -76,8 +76,9 @@ public sealed class DistributedFleet : IAsyncDisposable
     }
 
     /// <summary>Starts a worker process and waits until it shows in the registry.</summary>
+    /// <param name="awaitRegistration">Wait until the orchestrator lists the worker alive (from its first heartbeat).</param>
     public async Task<ManagedProcess> AddWorkerAsync(int slots, CancellationToken cancellationToken, string? name = null,
-        IReadOnlyDictionary<string, string>? settings = null)
+        IReadOnlyDictionary<string, string>? settings = null, bool awaitRegistration = true)
     {
         var id = name ?? $"worker-{_workers.Count + 1}";
         var options = Options(id, Vhost, Database, _directory);
@@ -87,6 +88,8 @@ public sealed class DistributedFleet : IAsyncDisposable
         options.Environment["Workers__Worker__Slots"] = slots.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var worker = ManagedProcess.StartDotnet(RepoPaths.WorkerDll, [], options);
         _workers.Add(worker);
+        if (!awaitRegistration)
+            return worker;
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)
         {
@@ -177,6 +180,14 @@ public sealed class DistributedFleet : IAsyncDisposable
             .Select(l => l.Split(' ')).Select(p => (Guid.Parse(p[0]), int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture),
                 int.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture))).ToList();
 
+    /// <summary>Every tick the <c>stubborn</c> agent logged: run id, attempt, pid, time.</summary>
+    public List<(Guid RunId, int Attempt, int Pid, DateTimeOffset At)> StubbornTicks() =>
+        !File.Exists(Path.Combine(_directory, "ticks.log")) ? [] : File.ReadAllLines(Path.Combine(_directory, "ticks.log")).Where(l => l.Length > 0)
+            .Select(l => l.Split(' ')).Where(p => p.Length == 4)
+            .Select(p => (Guid.Parse(p[0]), int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture),
+                int.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture),
+                DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(p[3], System.Globalization.CultureInfo.InvariantCulture) / 1000))).ToList();
+
     /// <summary>Every execution the <c>count</c> agent recorded.</summary>
     public List<Execution> Executions() =>
         !File.Exists(ExecutionLog) ? [] : File.ReadAllLines(ExecutionLog).Where(l => l.Length > 0).Select(Execution.Parse).ToList();
@@ -215,6 +226,16 @@ public sealed class DistributedFleet : IAsyncDisposable
             printf '{"type":"message","text":"started, now hanging"}\n'
             exec sleep 600
             """);
+        WriteScript(directory, "stubborn.sh", """
+            #!/usr/bin/env bash
+            # Ignores SIGTERM (and so does its sleep) and logs a tick every 50 ms while it runs: run id, attempt, pid,
+            # microseconds since the epoch. Only SIGKILL ends it; the last tick says when.
+            trap '' TERM
+            while :; do
+              echo "$WORKERS_RUN_ID $WORKERS_ATTEMPT $$ ${EPOCHREALTIME//[.,]/}" >> "$TICK_LOG"
+              sleep 0.05
+            done
+            """);
         WriteScript(directory, "chatty.sh", """
             #!/usr/bin/env bash
             # One of each event the process protocol has, then a result.
@@ -242,6 +263,12 @@ public sealed class DistributedFleet : IAsyncDisposable
                   command: ./hang.sh
                   env:
                     HANG_LOG: "{Path.Combine(directory, "hang.log")}"
+              stubborn:
+                runtime: process
+                process:
+                  command: ./stubborn.sh
+                  env:
+                    TICK_LOG: "{Path.Combine(directory, "ticks.log")}"
               chatty:
                 runtime: process
                 process:

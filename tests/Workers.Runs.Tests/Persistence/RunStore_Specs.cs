@@ -211,9 +211,9 @@ public sealed class RunStore_Specs
         Assert.Equal(Now.AddSeconds(12), renewed.LeaseExpiresAt);
         Assert.Equal(7, renewed.Steps);
         Assert.Equal(3, lost.Count);
-        Assert.Contains(lost, l => l.RunId == superseded.CorrelationId && l.Reason.Contains("superseded", StringComparison.Ordinal) && l.Reason.Contains("worker-b", StringComparison.Ordinal));
-        Assert.Contains(lost, l => l.RunId == cancelling.CorrelationId && l.Reason == LostLeaseReasons.CancelRequested);
-        Assert.Contains(lost, l => l.RunId == unknown && l.Reason == "no such run");
+        Assert.Contains(lost, l => l.RunId == superseded.CorrelationId && l.Reason.Contains("superseded", StringComparison.Ordinal) && l.Reason.Contains("worker-b", StringComparison.Ordinal) && !l.Graceful);
+        Assert.Contains(lost, l => l.RunId == cancelling.CorrelationId && l.Reason == LostLeaseReasons.CancelRequested && l.Graceful);
+        Assert.Contains(lost, l => l.RunId == unknown && l.Reason == "no such run" && !l.Graceful);
         var worker = Assert.Single(await fixture.Store.ListWorkersAsync(Ct));
         Assert.Equal("worker-a", worker.WorkerId);
         Assert.Equal(4, worker.ActiveRuns);

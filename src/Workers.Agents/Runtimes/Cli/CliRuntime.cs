@@ -154,7 +154,7 @@ public abstract partial class CliRuntime : IAgentRuntime
         var cancelled = await ProcessStopper.WaitOrStopAsync(process, _options.InterruptGracePeriod, _options.TerminationGracePeriod, _time,
             leftovers => LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers),
             () => LogCancelling(_logger, invocation.RunId, agent, process.Id),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken, invocation.Abort).ConfigureAwait(false);
 
         try
         {

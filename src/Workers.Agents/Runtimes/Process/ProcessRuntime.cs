@@ -168,7 +168,7 @@ public sealed partial class ProcessRuntime : IAgentRuntime
         var cancelled = await ProcessStopper.WaitOrStopAsync(process, TimeSpan.Zero, _options.TerminationGracePeriod, _time,
             leftovers => LogStoppingLeftovers(_logger, invocation.RunId, agent, leftovers),
             () => LogCancelling(_logger, invocation.RunId, agent, process.Id),
-            cancellationToken).ConfigureAwait(false);
+            cancellationToken, invocation.Abort).ConfigureAwait(false);
 
         try
         {

@@ -18,10 +18,11 @@ internal static class ProcessStopper
     /// <summary>
     /// Waits for the agent to exit. If it left processes running in its group, they are stopped (the agent is done, so
     /// no interrupt step); if <paramref name="cancellationToken"/> fires first, the agent is stopped with both graces.
+    /// <paramref name="abort"/> cuts every grace short: whatever is still running is killed at once.
     /// Returns true when it was stopped because of the cancellation.
     /// </summary>
     public static async Task<bool> WaitOrStopAsync(AgentProcess process, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time,
-        Action<int> stoppingLeftovers, Action cancelling, CancellationToken cancellationToken)
+        Action<int> stoppingLeftovers, Action cancelling, CancellationToken cancellationToken, CancellationToken abort = default)
     {
         ArgumentNullException.ThrowIfNull(process);
         ArgumentNullException.ThrowIfNull(stoppingLeftovers);
@@ -33,7 +34,7 @@ internal static class ProcessStopper
             if (group is { } leftovers && ProcessTree.GroupExists(leftovers) && ProcessTree.AnyRunning(leftovers, []))
             {
                 stoppingLeftovers(leftovers);
-                await StopAsync(process, TimeSpan.Zero, terminationGrace, time).ConfigureAwait(false);
+                await StopAsync(process, TimeSpan.Zero, terminationGrace, time, abort).ConfigureAwait(false);
             }
             return false;
         }
@@ -42,27 +43,28 @@ internal static class ProcessStopper
             // Off the thread that cancelled (a stop request's handler, which may be stopping other runs too): stops run side by side.
             await Task.Yield();
             cancelling();
-            await StopAsync(process, interruptGrace, terminationGrace, time).ConfigureAwait(false);
+            await StopAsync(process, interruptGrace, terminationGrace, time, abort).ConfigureAwait(false);
             return true;
         }
     }
 
-    /// <summary>Stops <paramref name="process"/>; a zero grace skips that step.</summary>
-    public static async Task StopAsync(AgentProcess process, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time)
+    /// <summary>Stops <paramref name="process"/>; a zero grace skips that step, and <paramref name="abort"/> ends any grace at once.</summary>
+    public static async Task StopAsync(AgentProcess process, TimeSpan interruptGrace, TimeSpan terminationGrace, TimeProvider time,
+        CancellationToken abort = default)
     {
         var group = process.GroupId;
         List<ProcessTree.Member> tree = [];
         if (OperatingSystem.IsLinux())
         {
             tree = ProcessTree.Snapshot(process.Id);
-            if (interruptGrace > TimeSpan.Zero && tree.Count > 0)
+            if (interruptGrace > TimeSpan.Zero && tree.Count > 0 && !abort.IsCancellationRequested)
             {
                 // The root is the agent itself (spawned, or setsid exec'd it in place): the interrupt goes to it alone, as a terminal would send it.
                 ProcessTree.Signal([tree[0]], SigInt);
-                await WaitWhileRunningAsync(group, tree, interruptGrace, time).ConfigureAwait(false);
+                await WaitWhileRunningAsync(group, tree, interruptGrace, time, abort).ConfigureAwait(false);
             }
 
-            if (terminationGrace > TimeSpan.Zero && ProcessTree.AnyRunning(group, tree))
+            if (terminationGrace > TimeSpan.Zero && !abort.IsCancellationRequested && ProcessTree.AnyRunning(group, tree))
             {
                 if (group is { } terminated)
                 {
@@ -70,7 +72,7 @@ internal static class ProcessStopper
                 }
 
                 ProcessTree.Signal(tree, ProcessTree.SigTerm);
-                await WaitWhileRunningAsync(group, tree, terminationGrace, time).ConfigureAwait(false);
+                await WaitWhileRunningAsync(group, tree, terminationGrace, time, abort).ConfigureAwait(false);
             }
 
             if (group is { } killed)
@@ -85,7 +87,8 @@ internal static class ProcessStopper
         ProcessTree.Signal(tree, ProcessTree.SigKill);
         try
         {
-            await process.WaitForExitAsync().WaitAsync(KilledExitTimeout, time).ConfigureAwait(false);
+            // Killed already: waiting for the exit is not a grace, so the abort does not cut it short.
+            await process.WaitForExitAsync(CancellationToken.None).WaitAsync(KilledExitTimeout, time, CancellationToken.None).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -133,12 +136,19 @@ internal static class ProcessStopper
         }
     }
 
-    static async Task WaitWhileRunningAsync(int? group, List<ProcessTree.Member> tree, TimeSpan grace, TimeProvider time)
+    static async Task WaitWhileRunningAsync(int? group, List<ProcessTree.Member> tree, TimeSpan grace, TimeProvider time, CancellationToken abort)
     {
         var signalled = time.GetTimestamp();
-        while (ProcessTree.AnyRunning(group, tree) && time.GetElapsedTime(signalled) < grace)
+        while (!abort.IsCancellationRequested && ProcessTree.AnyRunning(group, tree) && time.GetElapsedTime(signalled) < grace)
         {
-            await Task.Delay(PollInterval, time).ConfigureAwait(false);
+            try
+            {
+                await Task.Delay(PollInterval, time, abort).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (abort.IsCancellationRequested)
+            {
+                // The lease lapsed during the grace: the caller kills what is left now.
+            }
         }
     }
 }
