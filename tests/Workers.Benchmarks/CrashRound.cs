@@ -119,17 +119,23 @@ public static class CrashRound
         var killNs = Fault.UnixNs(killedAt);
         var byRun = executions.GroupBy(e => e.RunId).ToDictionary(g => g.Key, g => g.OrderBy(e => e.StartNs).ToList());
 
-        // Kill → restart: for each run the killed worker had Running, the first execution that started after the kill.
+        // Every run is on its first attempt at the kill (no lease can lapse in the round's first 2 s), so the killed worker's
+        // executions of its runs are attempt 1. An agent it spawned just before the kill may log its start just after it.
+        var killed = inFlight.ToHashSet();
+
+        // Kill → restart: for each run the killed worker had Running, the first execution of a later attempt.
         var restarts = inFlight
-            .Select(id => byRun.GetValueOrDefault(id, []).Where(e => e.StartNs > killNs).Select(e => (double?)e.StartNs).Min())
+            .Select(id => byRun.GetValueOrDefault(id, []).Where(e => e.Attempt > 1).Select(e => (double?)e.StartNs).Min())
             .ToList();
 
-        // Two executions of a run at once: intervals that overlap. An execution that never logged its end was cut short,
-        // by the kill if it started before it (then it ended at the kill at the latest); otherwise it is open-ended.
+        // Two executions of a run at once: intervals that overlap. An execution that never logged its end was cut short:
+        // by the kill, if the killed worker ran it or it started before the kill (then it ended at the kill, or at its own
+        // start if it logged that a moment later); otherwise it is open-ended.
         var overlapping = 0;
-        foreach (var (_, list) in byRun)
+        foreach (var (runId, list) in byRun)
         {
-            var spans = list.Select(e => (e.StartNs, End: e.EndNs ?? (e.StartNs < killNs ? killNs : long.MaxValue))).ToList();
+            var spans = list.Select(e => (e.StartNs, End: e.EndNs ?? (e.StartNs < killNs ? killNs
+                : killed.Contains(runId) && e.Attempt == 1 ? e.StartNs : long.MaxValue))).ToList();
             var overlap = false;
             for (var i = 0; i < spans.Count && !overlap; i++)
                 for (var j = i + 1; j < spans.Count && !overlap; j++)
@@ -161,17 +167,19 @@ public static class CrashFigures
     public static readonly Figure InFlight = new("crash_in_flight", "runs Running on the killed worker at the kill", 0,
         "`current_state = 'Running' AND worker_id = 'bench-worker-1'` in the saga table right before the kill.");
     public static readonly Figure KillToRestart = new("crash_kill_to_restart_s", "**kill → last in-flight run restarted, s**", 2,
-        "For each of those runs, the start of its first execution after the kill, from the agent's execution log (`date +%s%N` at agent start); " +
+        "For each of those runs, the start of its next attempt's first execution, from the agent's execution log (`date +%s%N` at agent start); " +
         "the latest of them minus the moment of the kill. (The saga's `started_at` keeps the first attempt's start, so the table cannot give this.) " +
         "At least the lease (10 s) less the time since the last heartbeat, plus the retry's wait for a free slot.");
     public static readonly Figure KillToRequeue = new("crash_kill_to_requeue_s", "kill → last in-flight run's lease given up (attempt 2), s", 2,
         "The saga table polled every ~100 ms: when each of those runs' `attempt` went up (or it left Running); the latest minus the kill. " +
         "The rest of kill → restart is the retry waiting for a slot: the survivor's 10 slots are busy with the queued runs.");
     public static readonly Figure FirstRestart = new("crash_first_restart_s", "kill → first in-flight run restarted, s", 2, "As above, the earliest.");
-    public static readonly Figure NotRestarted = new("crash_not_restarted", "in-flight runs with no execution after the kill", 0, "Should be 0.");
+    public static readonly Figure NotRestarted = new("crash_not_restarted", "in-flight runs with no execution after the kill", 0,
+        "Runs with no execution of a later attempt. Should be 0.");
     public static readonly Figure Lost = new("crash_lost", "**runs lost** (not Succeeded at the end)", 0, "Of the submitted runs, those whose final state is not Succeeded.");
     public static readonly Figure Overlapping = new("crash_overlapping", "**runs executed twice at once**", 0,
-        "Runs with two executions in the agent log whose intervals overlap (an execution cut short by the kill counts as ending at the kill).");
+        "Runs with two executions in the agent log whose intervals overlap (an execution cut short by the kill counts as ending at the kill; " +
+        "one of the killed worker's that logged its start a moment after the kill, at its start).");
     public static readonly Figure CompletedTwice = new("crash_completed_twice", "**runs that ran to their end twice**", 0,
         "Runs with more than one `end` line in the agent log.");
     public static readonly Figure CutShort = new("crash_cut_short", "executions cut short (start logged, no end)", 0,
