@@ -208,12 +208,53 @@ public sealed class AgentLifetimeTests : IDisposable
     public async Task A_worker_started_with_interrupts_ignored_starts_its_agents_with_them_at_their_defaults()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() && AgentSupervisor.GroupsAvailable, "needs Linux with setsid (util-linux)");
-        // The worker (the test host) starts as a shell's background job would: SIGINT and SIGQUIT ignored. env(1) sets that up.
-        var ignoring = new ProcessStartInfo("env") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         var agent = _directory.WriteScript("masks.sh", "echo \"worker $(grep SigIgn /proc/$PPID/status | cut -f2) agent $(grep SigIgn /proc/self/status | cut -f2)\"\n");
+        var (printed, errors) = await RunHostWithInterruptsIgnoredAsync(agent);
+
+        var masks = System.Text.RegularExpressions.Regex.Match(printed, "worker ([0-9a-f]+) agent ([0-9a-f]+)");
+        Assert.True(masks.Success, $"the agent did not print its masks: {printed} {errors}");
+        Assert.Equal(Interrupts, Mask(masks.Groups[1].Value) & Interrupts);
+        Assert.Equal(0ul, Mask(masks.Groups[2].Value) & Interrupts);
+    }
+
+    [Fact]
+    public async Task The_fallback_launcher_of_a_worker_started_with_interrupts_ignored_resets_them_and_keeps_the_agent_its_direct_child()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && AgentSupervisor.GroupsAvailable, "needs Linux with setsid (util-linux)");
+        // Where a worker cannot spawn directly it starts `env --default-signal=INT,QUIT setsid AGENT` (when its own interrupts
+        // are ignored), each exec'ing the next in place: the agent must get its interrupts back, lead a session of its own
+        // and still be the worker's child.
+        var agent = _directory.WriteScript("lineage.sh", """
+            read -r -a stat < /proc/self/stat
+            echo "worker $(grep SigIgn /proc/$PPID/status | cut -f2) agent $(grep SigIgn /proc/self/status | cut -f2) pid $$ parent $PPID session ${stat[5]}"
+            """);
+        var (printed, errors) = await RunHostWithInterruptsIgnoredAsync(agent, "managed");
+
+        var seen = System.Text.RegularExpressions.Regex.Match(printed, "worker ([0-9a-f]+) agent ([0-9a-f]+) pid ([0-9]+) parent ([0-9]+) session ([0-9]+)");
+        Assert.True(seen.Success, $"the agent did not print its lineage: {printed} {errors}");
+        var hostPid = System.Text.RegularExpressions.Regex.Match(printed, "host ([0-9]+)");
+        Assert.True(hostPid.Success, $"the host did not print its pid: {printed}");
+        Assert.Equal(Interrupts, Mask(seen.Groups[1].Value) & Interrupts);
+        Assert.Equal(0ul, Mask(seen.Groups[2].Value) & Interrupts);
+        Assert.Equal(hostPid.Groups[1].Value, seen.Groups[4].Value);
+        Assert.Equal(seen.Groups[3].Value, seen.Groups[5].Value);
+    }
+
+    /// <summary>
+    /// Runs the test host (the worker) as a shell's background job would start it, SIGINT and SIGQUIT ignored (env(1) sets that
+    /// up), on <paramref name="agent"/>; returns what it printed. Skips where env(1) cannot ignore signals.
+    /// </summary>
+    private async Task<(string Printed, string Errors)> RunHostWithInterruptsIgnoredAsync(string agent, string? mode = null)
+    {
+        var ignoring = new ProcessStartInfo("env") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in (ReadOnlySpan<string>)["--ignore-signal=INT,QUIT", HostPath(), agent, _directory.Workspace])
         {
             ignoring.ArgumentList.Add(argument);
+        }
+
+        if (mode is not null)
+        {
+            ignoring.ArgumentList.Add(mode);
         }
 
         using var host = Process.Start(ignoring)!;
@@ -221,11 +262,7 @@ public sealed class AgentLifetimeTests : IDisposable
         var errors = await host.StandardError.ReadToEndAsync(TestCancellation);
         await host.WaitForExitAsync(TestCancellation);
         Assert.SkipWhen(errors.Contains("--ignore-signal", StringComparison.Ordinal), "env(1) here has no --ignore-signal (GNU coreutils 8.31+)");
-
-        var masks = System.Text.RegularExpressions.Regex.Match(printed, "worker ([0-9a-f]+) agent ([0-9a-f]+)");
-        Assert.True(masks.Success, $"the agent did not print its masks: {printed} {errors}");
-        Assert.Equal(Interrupts, Mask(masks.Groups[1].Value) & Interrupts);
-        Assert.Equal(0ul, Mask(masks.Groups[2].Value) & Interrupts);
+        return (printed, errors);
     }
 
     private Task<AgentOutcome> RunAsync(string script, CancellationToken cancellationToken, string input = "", ProcessRuntime? runtime = null) =>
