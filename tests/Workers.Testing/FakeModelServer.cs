@@ -19,7 +19,7 @@ public sealed record RecordedRequest(string Method, string Path, string? Authori
 /// </summary>
 public sealed class FakeModelServer : IDisposable
 {
-    private readonly HttpListener _listener = new();
+    private readonly HttpListener _listener;
     private readonly ConcurrentQueue<ScriptedResponse> _script = new();
     private readonly ConcurrentQueue<RecordedRequest> _requests = new();
     private readonly CancellationTokenSource _stop = new();
@@ -27,10 +27,25 @@ public sealed class FakeModelServer : IDisposable
 
     public FakeModelServer()
     {
-        var port = FreePort.Get();
-        BaseUrl = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}/"));
-        _listener.Prefixes.Add(BaseUrl.AbsoluteUri);
-        _listener.Start();
+        // A port free a moment ago may be taken before the listener binds it (another process's outgoing connection gets it
+        // as its ephemeral port): try another.
+        for (var attempt = 1; ; attempt++)
+        {
+            var port = FreePort.Get();
+            var url = new Uri(string.Create(CultureInfo.InvariantCulture, $"http://127.0.0.1:{port}/"));
+            var listener = new HttpListener();
+            listener.Prefixes.Add(url.AbsoluteUri);
+            try
+            {
+                listener.Start();
+                (_listener, BaseUrl) = (listener, url);
+                break;
+            }
+            catch (HttpListenerException) when (attempt < 10)
+            {
+                listener.Close();
+            }
+        }
         _loop = Task.Run(AcceptAsync);
     }
 
