@@ -108,6 +108,57 @@ public sealed class Recovery_Specs
         Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"agent {pid} still runs"));
     }
 
+    [Fact]
+    public async Task A_worker_told_a_later_attempt_holds_its_lease_kills_the_agent_at_once_where_a_cancel_stops_it_gracefully()
+    {
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 1, Ct);
+        await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1");
+        var superseded = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "stubborn", Input = "superseded" }, Ct);
+        var cancelled = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "stubborn", Input = "cancelled" }, Ct);
+        var pids = await WaitForTicksAsync(fleet, [superseded, cancelled]);
+
+        // What an orchestrator whose clock ran ahead would leave behind: it judged the lease lapsed and granted attempt 2 to
+        // another worker. The next heartbeat's answer says the lease is superseded, which is not a graceful stop.
+        await using (var connection = await fleet.Database.OpenConnectionAsync(Ct))
+        {
+            await using var command = new NpgsqlCommand("""
+                UPDATE runs SET attempt = attempt + 1, lease_id = @lease, worker_id = 'worker-elsewhere',
+                    lease_expires_at = now() + interval '1 hour', version = version + 1
+                WHERE run_id = @run
+                """, connection);
+            command.Parameters.AddWithValue("lease", Guid.NewGuid());
+            command.Parameters.AddWithValue("run", superseded);
+            Assert.Equal(1, await command.ExecuteNonQueryAsync(Ct));
+        }
+        using (var cancel = await fleet.Api.PostAsync($"api/runs/{cancelled}/cancel", null, Ct))
+            Assert.Equal(System.Net.HttpStatusCode.Accepted, cancel.StatusCode);
+
+        // Both agents end (neither exits on SIGTERM, so both get SIGKILL in the end)...
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (pids.Values.Any(pid => Directory.Exists($"/proc/{pid}")) && DateTime.UtcNow < deadline)
+            await Task.Delay(50, Ct);
+        Assert.All(pids.Values, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"agent {pid} still runs"));
+        // ...but only the cancelled one was asked first: the superseded one never saw a SIGTERM or a grace period.
+        var terms = fleet.StubbornTerms();
+        Assert.Contains(terms, t => t.RunId == cancelled && t.Pid == pids[cancelled]);
+        Assert.DoesNotContain(terms, t => t.RunId == superseded);
+        Assert.Equal("Cancelled", (await fleet.GetRunAsync(cancelled, Ct)).State);
+    }
+
+    /// <summary>Waits until the <c>stubborn</c> agent ticks for each run; returns each one's agent pid.</summary>
+    static async Task<Dictionary<Guid, int>> WaitForTicksAsync(DistributedFleet fleet, IReadOnlyCollection<Guid> runIds)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var pids = fleet.StubbornTicks().Where(t => runIds.Contains(t.RunId)).GroupBy(t => t.RunId).ToDictionary(g => g.Key, g => g.First().Pid);
+            if (pids.Count == runIds.Count)
+                return pids;
+            Assert.True(DateTime.UtcNow < deadline, "the stubborn agents never started");
+            await Task.Delay(50, Ct);
+        }
+    }
+
     static async Task WaitUntilRunningOnAsync(DistributedFleet fleet, string worker, int count)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);

@@ -256,7 +256,7 @@ public sealed class RunStateMachine_Specs
     }
 
     [Fact]
-    public async Task Lease_expiry_retries_the_run_but_only_once_the_lease_has_really_lapsed()
+    public async Task Lease_expiry_restarts_the_run_at_once_but_only_once_the_lease_has_really_lapsed()
     {
         var (fixture, id, lease) = await Running();
         await using var _ = fixture;
@@ -269,9 +269,37 @@ public sealed class RunStateMachine_Specs
         fixture.Time.Advance(TimeSpan.FromSeconds(11));
         await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
 
-        var run = await fixture.WaitFor(id, m => m.RetryScheduled);
+        // No backoff: the lease was the wait. The attempt counts, and the next one is dispatched straight away.
+        var run = await fixture.WaitFor(id, m => m.Queued);
+        Assert.Equal(2, run.Attempt);
+        Assert.Null(run.NextAttemptAt);
+        Assert.Null(run.LeaseExpiresAt);
         Assert.Equal("lease-expired", run.ErrorKind);
         Assert.Contains("worker-a", run.LastError, StringComparison.Ordinal);
+        Assert.True(await fixture.Harness.Sent.Any<ExecuteRun>(m => m.Context.Message.RunId == id && m.Context.Message.Attempt == 2,
+            TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task A_worker_reporting_that_its_own_lease_clock_ran_out_gets_the_next_attempt_started_at_once()
+    {
+        var (fixture, id, lease) = await Running();
+        await using var _ = fixture;
+
+        await fixture.Send(new RunFailed
+        {
+            RunId = id,
+            Attempt = 1,
+            LeaseId = lease.LeaseId,
+            Error = "the orchestrator did not renew the lease in time",
+            Retryable = true,
+            Kind = RunLifecycle.LeaseExpiredKind,
+        });
+
+        var run = await fixture.WaitFor(id, m => m.Queued);
+        Assert.Equal(2, run.Attempt);
+        Assert.Null(run.NextAttemptAt);
+        Assert.Equal(RunLifecycle.LeaseExpiredKind, run.ErrorKind);
     }
 
     [Fact]
@@ -465,40 +493,43 @@ public sealed class RunStateMachine_Specs
     }
 
     [Fact]
-    public async Task A_late_success_after_the_lease_lapsed_is_kept_while_no_later_attempt_has_started()
-    {
-        var (fixture, id, lease) = await Running();
-        await using var _ = fixture;
-        fixture.Time.Advance(TimeSpan.FromSeconds(11));
-        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
-        await fixture.WaitFor(id, m => m.RetryScheduled);
-
-        // The result was held up (the broker was down) and arrives after the lease lapsed.
-        await fixture.Send(new RunSucceeded { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Output = "done late" });
-
-        var run = await fixture.WaitFor(id, m => m.Succeeded);
-        Assert.Equal("done late", run.Output);
-        Assert.Equal(1, run.Attempt);
-    }
-
-    [Fact]
     public async Task A_late_success_while_the_next_attempt_is_queued_but_unclaimed_is_kept_and_the_next_attempt_refused()
     {
         var (fixture, id, lease) = await Running();
         await using var _ = fixture;
         fixture.Time.Advance(TimeSpan.FromSeconds(11));
         await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
-        await fixture.WaitFor(id, m => m.RetryScheduled);
-        fixture.Time.Advance(TimeSpan.FromMinutes(2));
-        await fixture.Send(new RetryDelayElapsed { RunId = id, Attempt = 1 });
         await fixture.WaitFor(id, m => m.Queued);
 
+        // The result was held up (the broker was down) and arrives after the lease lapsed.
         await fixture.Send(new RunSucceeded { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Output = "done late" });
-        await fixture.WaitFor(id, m => m.Succeeded);
+        var run = await fixture.WaitFor(id, m => m.Succeeded);
         var claim = await fixture.ClaimResponse(id, 2);
 
         Assert.True(claim.Is(out Response<ClaimRejected>? _));
-        Assert.Equal("done late", fixture.Saga.Sagas.Contains(id).Output);
+        Assert.Equal("done late", run.Output);
+        // The run ended as the attempt that did the work, not as the one queued after it.
+        Assert.Equal(1, run.Attempt);
+    }
+
+    [Fact]
+    public async Task A_lost_lease_with_no_attempts_left_fails_the_run_and_a_late_success_is_then_not_kept()
+    {
+        var (fixture, id, lease) = await Running(agent: "strict");
+        await using var _ = fixture;
+        fixture.Time.Advance(TimeSpan.FromSeconds(11));
+        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
+        var failed = await fixture.WaitFor(id, m => m.Failed);
+        Assert.Equal(1, failed.Attempt);
+        Assert.Contains("lost its lease", failed.LastError, StringComparison.Ordinal);
+        Assert.Contains("no attempts left", failed.LastError, StringComparison.Ordinal);
+
+        await fixture.Send(new RunSucceeded { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Output = "too late" });
+        await fixture.Consumed<RunSucceeded>(id);
+
+        var run = fixture.Saga.Sagas.Contains(id);
+        Assert.Equal(RunStates.Failed, run.CurrentState);
+        Assert.Null(run.Output);
     }
 
     [Fact]
@@ -508,9 +539,6 @@ public sealed class RunStateMachine_Specs
         await using var _ = fixture;
         fixture.Time.Advance(TimeSpan.FromSeconds(11));
         await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
-        await fixture.WaitFor(id, m => m.RetryScheduled);
-        fixture.Time.Advance(TimeSpan.FromMinutes(2));
-        await fixture.Send(new RetryDelayElapsed { RunId = id, Attempt = 1 });
         await fixture.WaitFor(id, m => m.Queued);
         await fixture.Claim(id, 2);
 
@@ -529,10 +557,6 @@ public sealed class RunStateMachine_Specs
         await using var _ = fixture;
         fixture.Time.Advance(TimeSpan.FromSeconds(11));
         await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
-        await fixture.WaitFor(id, m => m.RetryScheduled);
-        fixture.Time.Advance(TimeSpan.FromMinutes(2));
-
-        await fixture.Send(new RetryDelayElapsed { RunId = id, Attempt = 1 });
         await fixture.WaitFor(id, m => m.Queued);
 
         var first = fixture.Harness.Sent.Select<ExecuteRun>(TestContext.Current.CancellationToken).Single(m => m.Context.Message.RunId == id && m.Context.Message.Attempt == 1);

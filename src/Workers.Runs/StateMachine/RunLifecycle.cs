@@ -164,6 +164,9 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
     {
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(success);
+        // A late success of the attempt whose lease lapsed ends the run as that attempt, not as the one queued after it.
+        if (success.Attempt > 0 && success.Attempt < run.Attempt)
+            run.Attempt = success.Attempt;
         run.Output = TruncateTail(success.Output ?? "", Policy.MaxOutputLength);
         ApplyUsage(run, success.Usage);
         ApplyArtifacts(run, success.Artifacts);
@@ -332,9 +335,27 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
 
     public bool RetryIsDue(RunState run) => run.NextAttemptAt is null || run.NextAttemptAt <= Now;
 
-    public void BeginNextAttempt(BehaviorContext<RunState, RetryDelayElapsed> context)
+    public void BeginNextAttempt(BehaviorContext<RunState, RetryDelayElapsed> context) => QueueNextAttempt(context.Saga);
+
+    /// <summary>Whether the attempt ended because its lease ran out (seen by the orchestrator's sweeper or the worker's own clock).</summary>
+    public static bool LostItsLease<T>(BehaviorContext<RunState, T> context)
+        where T : class =>
+        context.Saga.ErrorKind == LeaseExpiredKind;
+
+    /// <summary>
+    /// The attempt whose lease lapsed is over, and the next one is queued without a backoff: the lease itself was the wait
+    /// (as BullMQ moves a stalled job back to the head of its queue). Its success may still arrive late and is then kept
+    /// while no later attempt holds a lease (<see cref="AcceptsSuccess"/>), so the lapsed lease id stays on the row.
+    /// </summary>
+    public void RestartLostAttempt<T>(BehaviorContext<RunState, T> context)
+        where T : class
     {
-        var run = context.Saga;
+        ClearLease(context.Saga);
+        QueueNextAttempt(context.Saga);
+    }
+
+    void QueueNextAttempt(RunState run)
+    {
         run.Attempt++;
         run.NextAttemptAt = null;
         run.DispatchCount = 0;
@@ -380,11 +401,8 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
         run.LastError = $"attempt {run.Attempt} handed back by worker '{context.Message.WorkerId}': {context.Message.Reason ?? "released"}";
         run.ErrorKind = "released";
         run.ReleasedAttempts++;
-        run.Attempt++;
-        run.DispatchCount = 0;
-        run.QueuedAt = Now;
         ClearLease(run);
-        run.UpdatedAt = Now;
+        QueueNextAttempt(run);
     }
 
     public void FinishCancel<T>(BehaviorContext<RunState, T> context)

@@ -52,12 +52,18 @@ static class RunStateMachineBehaviors
                 context.CancellationToken).ConfigureAwait(false);
         });
 
-    /// <summary>After a failed attempt: another attempt after a backoff if it may succeed and the budget allows, else Failed.</summary>
+    /// <summary>
+    /// After a failed attempt: another attempt if it may succeed and the budget allows, else Failed. A lost lease is
+    /// restarted at once, at the head of its queue (the lease has already waited, and the agent did not fail); any other
+    /// failure waits for its backoff.
+    /// </summary>
     public static EventActivityBinder<RunState, T> RetryOrFail<T>(this EventActivityBinder<RunState, T> binder, RunLifecycle lifecycle,
         RunStateMachine machine)
         where T : class =>
         binder.IfElse(RunLifecycle.ShouldRetry,
-            retry => retry.Then(lifecycle.ScheduleRetry).TransitionTo(machine.RetryScheduled),
+            retry => retry.IfElse(RunLifecycle.LostItsLease,
+                restart => restart.Then(lifecycle.RestartLostAttempt).TransitionTo(machine.Queued).Dispatch(lifecycle),
+                later => later.Then(lifecycle.ScheduleRetry).TransitionTo(machine.RetryScheduled)),
             fail => fail.Then(lifecycle.FinishFailed).TransitionTo(machine.Failed));
 
     /// <summary>After a timed-out attempt has stopped: another attempt if its timeout allows one, else TimedOut.</summary>

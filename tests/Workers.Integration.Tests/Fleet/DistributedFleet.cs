@@ -188,6 +188,12 @@ public sealed class DistributedFleet : IAsyncDisposable
                 int.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture),
                 DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(p[3], System.Globalization.CultureInfo.InvariantCulture) / 1000))).ToList();
 
+    /// <summary>Every SIGTERM the <c>stubborn</c> agent got: run id, attempt, pid.</summary>
+    public List<(Guid RunId, int Attempt, int Pid)> StubbornTerms() =>
+        !File.Exists(Path.Combine(_directory, "ticks.log.term")) ? [] : File.ReadAllLines(Path.Combine(_directory, "ticks.log.term")).Where(l => l.Length > 0)
+            .Select(l => l.Split(' ')).Select(p => (Guid.Parse(p[0]), int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture),
+                int.Parse(p[2], System.Globalization.CultureInfo.InvariantCulture))).ToList();
+
     /// <summary>Every execution the <c>count</c> agent recorded.</summary>
     public List<Execution> Executions() =>
         !File.Exists(ExecutionLog) ? [] : File.ReadAllLines(ExecutionLog).Where(l => l.Length > 0).Select(Execution.Parse).ToList();
@@ -228,9 +234,10 @@ public sealed class DistributedFleet : IAsyncDisposable
             """);
         WriteScript(directory, "stubborn.sh", """
             #!/usr/bin/env bash
-            # Ignores SIGTERM (and so does its sleep) and logs a tick every 50 ms while it runs: run id, attempt, pid,
-            # microseconds since the epoch. Only SIGKILL ends it; the last tick says when.
-            trap '' TERM
+            # Survives SIGTERM (its sleep may not: the next one starts) and logs a tick every 50 ms while it runs: run id,
+            # attempt, pid, microseconds since the epoch. Only SIGKILL ends it; the last tick says when. Each SIGTERM it gets
+            # is logged to the .term file beside the ticks: run id, attempt, pid.
+            trap 'echo "$WORKERS_RUN_ID $WORKERS_ATTEMPT $$" >> "$TICK_LOG.term"' TERM
             while :; do
               echo "$WORKERS_RUN_ID $WORKERS_ATTEMPT $$ ${EPOCHREALTIME//[.,]/}" >> "$TICK_LOG"
               sleep 0.05
