@@ -7,12 +7,16 @@ using Workers.Worker.Intake;
 
 namespace Workers.Worker;
 
-/// <summary>The worker's part of the bus: one priority queue per offered runtime, and the claim/heartbeat request clients.</summary>
+/// <summary>
+/// The worker's part of the bus: one priority queue per offered runtime, a queue of its own for restart notices, and the
+/// claim/heartbeat request clients.
+/// </summary>
 sealed class WorkerBusParticipant : IBusParticipant
 {
     public void AddRegistrations(IBusRegistrationConfigurator configurator)
     {
         configurator.AddConsumer<RunDispatchConsumer>().ExcludeFromConfigureEndpoints();
+        configurator.AddConsumer<RestartQueuedConsumer>().ExcludeFromConfigureEndpoints();
         configurator.AddRequestClient<WorkerHeartbeat>();
         configurator.AddRequestClient<GetRunCheckpoint>();
     }
@@ -34,6 +38,8 @@ sealed class WorkerBusParticipant : IBusParticipant
                 e.ConfigureConsumer<RunDispatchConsumer>(context);
             });
         }
+        // Restart notices reach every worker: a queue of this process's own, deleted with it.
+        configurator.ReceiveEndpoint(new TemporaryEndpointDefinition("restarts"), e => e.ConfigureConsumer<RestartQueuedConsumer>(context));
     }
 
     public void AddServicesAfterBus(IServiceCollection services) => services.AddHostedService<DrainService>();

@@ -28,6 +28,7 @@ public static class WorkerExtensions
         services.TryAddSingleton<LeaseTable>();
         services.TryAddSingleton<DrainState>();
         services.TryAddSingleton(sp => new SlotPool(sp.GetRequiredService<IOptions<WorkerOptions>>().Value.Slots));
+        services.TryAddSingleton<HeldDispatches>();
         services.TryAddSingleton<RunWorkspaces>();
         services.TryAddSingleton<ClaimBatcher>();
         services.TryAddSingleton<ResultReporter>();

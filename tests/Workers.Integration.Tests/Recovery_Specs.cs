@@ -145,6 +145,36 @@ public sealed class Recovery_Specs
         Assert.Equal("Cancelled", (await fleet.GetRunAsync(cancelled, Ct)).State);
     }
 
+    [Fact]
+    public async Task A_restarted_run_overtakes_the_dispatch_a_busy_worker_holds_for_its_next_free_slot()
+    {
+        // 3 s leases: the killed worker's run restarts long before the survivor's 8 s run ends and frees its only slot.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 8, Ct,
+            new Dictionary<string, string> { ["Workers__Runs__LeaseDuration"] = "00:00:03" });
+        // Once busy, the doomed worker puts back what it holds within a second, so the survivor's run reaches the survivor.
+        var doomed = await fleet.AddWorkerAsync(slots: 1, Ct, "worker-doomed",
+            new Dictionary<string, string> { ["Workers__Worker__SlotWaitTimeout"] = "00:00:01" });
+        var lost = await fleet.SubmitAsync("count", "lost with its worker", 5, Ct);
+        await WaitUntilRunningOnAsync(fleet, "worker-doomed", 1);
+        await fleet.AddWorkerAsync(slots: 1, Ct, "worker-busy");
+        var busy = await fleet.SubmitAsync("count", "keeps the survivor busy", 5, Ct);
+        await WaitUntilRunningOnAsync(fleet, "worker-busy", 1);
+
+        doomed.Kill();
+        // The survivor's consumer takes this dispatch and holds it for its next free slot; a prefetched message cannot be
+        // overtaken in the broker, so without a word from the orchestrator the restart would wait behind it.
+        var waiting = await fleet.SubmitAsync("count", "waits for the slot", 0, Ct);
+        await fleet.WaitForTerminalAsync([lost, busy, waiting], TimeSpan.FromMinutes(2), Ct);
+
+        Assert.All(await fleet.RowsAsync([lost, busy, waiting], Ct), r => Assert.Equal("Succeeded", r.State));
+        var executions = fleet.Executions();
+        var restart = Assert.Single(executions, e => e.RunId == lost);
+        var next = Assert.Single(executions, e => e.RunId == waiting);
+        Assert.Equal(2, restart.Attempt);
+        Assert.True(restart.StartNs < next.StartNs,
+            $"the run waiting for the slot started {(restart.StartNs - next.StartNs) / 1e9:0.00} s before the restart");
+    }
+
     /// <summary>Waits until the <c>stubborn</c> agent ticks for each run; returns each one's agent pid.</summary>
     static async Task<Dictionary<Guid, int>> WaitForTicksAsync(DistributedFleet fleet, IReadOnlyCollection<Guid> runIds)
     {

@@ -563,6 +563,9 @@ public sealed class RunStateMachine_Specs
         var restart = fixture.Harness.Sent.Select<ExecuteRun>(TestContext.Current.CancellationToken).Single(m => m.Context.Message.RunId == id && m.Context.Message.Attempt == 2);
         Assert.Equal(3, first.Context.Message.Priority);
         Assert.Equal(10, restart.Context.Message.Priority);
+        // Announced, so a worker holding a lower dispatch for a slot steps aside for it.
+        var notice = fixture.Harness.Published.Select<RestartQueued>(TestContext.Current.CancellationToken).Single(m => m.Context.Message.RunId == id);
+        Assert.Equal((2, restart.Context.Message.Agent.Runtime, 10), (notice.Context.Message.Attempt, notice.Context.Message.Runtime, notice.Context.Message.Priority));
     }
 
     [Fact]
@@ -579,5 +582,6 @@ public sealed class RunStateMachine_Specs
 
         var retry = fixture.Harness.Sent.Select<ExecuteRun>(TestContext.Current.CancellationToken).Single(m => m.Context.Message.RunId == id && m.Context.Message.Attempt == 2);
         Assert.Equal(3, retry.Context.Message.Priority);
+        Assert.False(await fixture.Harness.Published.Any<RestartQueued>(m => m.Context.Message.RunId == id, TestContext.Current.CancellationToken));
     }
 }

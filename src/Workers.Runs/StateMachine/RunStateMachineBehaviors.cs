@@ -8,7 +8,10 @@ namespace Workers.Runs.StateMachine;
 /// <summary>Multi-step behaviours of <see cref="RunStateMachine"/>, so each transition reads as one line.</summary>
 static class RunStateMachineBehaviors
 {
-    /// <summary>Sends the current attempt to its runtime's priority queue and arms the re-dispatch timer.</summary>
+    /// <summary>
+    /// Sends the current attempt to its runtime's priority queue and arms the re-dispatch timer. A restart is announced
+    /// too, after its dispatch: a worker holding a lower dispatch while it waits for a slot then steps aside for it.
+    /// </summary>
     public static EventActivityBinder<RunState, T> Dispatch<T>(this EventActivityBinder<RunState, T> binder, RunLifecycle lifecycle)
         where T : class =>
         binder
@@ -20,6 +23,11 @@ static class RunStateMachineBehaviors
                 var dispatch = RunLifecycle.ToExecuteRun(run);
                 await endpoint.Send(dispatch, send => send.TrySetPriority((byte)dispatch.Priority), context.CancellationToken)
                     .ConfigureAwait(false);
+                if (dispatch.Priority >= RunQueues.RestartPriority)
+                {
+                    await context.Publish(new RestartQueued { RunId = run.CorrelationId, Attempt = run.Attempt, Runtime = run.Runtime, Priority = dispatch.Priority },
+                        context.CancellationToken).ConfigureAwait(false);
+                }
             });
 
     public static EventActivityBinder<RunState, ClaimRun> RespondClaimed(this EventActivityBinder<RunState, ClaimRun> binder, RunLifecycle lifecycle) =>

@@ -11,7 +11,8 @@ namespace Workers.Worker.Intake;
 /// is acknowledged as soon as it has a slot, so no delivery is held for the length of a run (RabbitMQ's consumer
 /// timeout) and at most one waits per queue, which keeps priority honest.
 /// </summary>
-public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, DrainState drain, IOptions<WorkerOptions> options) : IConsumer<ExecuteRun>
+public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, DrainState drain, HeldDispatches held, IOptions<WorkerOptions> options)
+    : IConsumer<ExecuteRun>
 {
     /// <summary>
     /// How long a draining worker keeps a delivery before putting it back: long enough not to spin on a busy queue,
@@ -23,9 +24,10 @@ public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, Dr
     {
         ArgumentNullException.ThrowIfNull(context);
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, drain.Token);
-        try
+        // A restart queued behind this dispatch cancels the wait: the dispatch is put back and the restart comes next.
+        using (held.Hold(context.Message.Agent.Runtime, context.Message.Priority, wait))
         {
-            if (await slots.TryTakeAsync(options.Value.SlotWaitTimeout, wait.Token).ConfigureAwait(false))
+            if (await TryTakeSlotAsync(wait.Token).ConfigureAwait(false))
             {
                 // The drain may have begun while this delivery waited: a worker shutting down starts nothing new.
                 if (!drain.IsDraining)
@@ -35,9 +37,6 @@ public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, Dr
                 }
                 slots.Release();
             }
-        }
-        catch (OperationCanceledException) when (wait.IsCancellationRequested)
-        {
         }
 
         if (drain.IsDraining && !context.CancellationToken.IsCancellationRequested)
@@ -51,6 +50,18 @@ public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, Dr
             }
         }
         await PutBackAsync(context).ConfigureAwait(false);
+    }
+
+    async Task<bool> TryTakeSlotAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await slots.TryTakeAsync(options.Value.SlotWaitTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     /// <summary>
