@@ -7,9 +7,12 @@ public sealed class RunOptions
 {
     public const string SectionName = "Workers:Runs";
 
-    /// <summary>How long a lease lasts without a heartbeat. A lost worker's runs restart elsewhere after at most this.</summary>
+    /// <summary>
+    /// How long a lease lasts without a heartbeat. A lost worker's runs restart elsewhere after at most this; a live worker
+    /// whose renewals go unanswered for this less one heartbeat interval (6 s with the defaults) kills its agents.
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
-    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(10);
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(8);
 
     /// <summary>Attempts in all when neither the request nor the agent says (1 = no retries).</summary>
     [Range(1, 100)]

@@ -7,7 +7,7 @@ namespace Workers.Benchmarks;
 /// <summary>
 /// W3, crash recovery: 100 runs of the <c>count</c> agent (5 s) on two workers × 10 slots; 2 s after the first submit one
 /// worker is killed with SIGKILL, its whole process tree at once (<see cref="Workers.Testing.ManagedProcess.Kill"/>).
-/// Its runs are retried on the survivor once their leases lapse (default lease 10 s, heartbeat 2 s).
+/// Its runs are retried on the survivor once their leases lapse (default lease 8 s, heartbeat 2 s).
 /// </summary>
 public static class CrashRound
 {
@@ -18,6 +18,22 @@ public static class CrashRound
     public const int WorkerCount = 2;
     public const int Slots = 10;
     public static readonly TimeSpan KillAfter = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The lease settings the fleet ran with: the hosts' defaults (<c>RunOptions</c>, <c>WorkerOptions</c>) unless this
+    /// process's environment overrides them, which every fleet process inherits.
+    /// </summary>
+    public static string LeaseSettings
+    {
+        get
+        {
+            var lease = Environment.GetEnvironmentVariable("Workers__Runs__LeaseDuration");
+            var heartbeat = Environment.GetEnvironmentVariable("Workers__Worker__HeartbeatInterval");
+            return string.IsNullOrEmpty(lease) && string.IsNullOrEmpty(heartbeat)
+                ? "Default lease 8 s, heartbeat 2 s."
+                : $"Lease {(string.IsNullOrEmpty(lease) ? "8 s (default)" : lease)}, heartbeat {(string.IsNullOrEmpty(heartbeat) ? "2 s (default)" : heartbeat)}, set by the environment.";
+        }
+    }
 
     public static async Task<Dictionary<Figure, double>> RunAsync(BenchmarkOptions options, HostBuild hosts, int round, TextWriter progress,
         CancellationToken cancellationToken, int runs = Runs)
@@ -169,7 +185,7 @@ public static class CrashFigures
     public static readonly Figure KillToRestart = new("crash_kill_to_restart_s", "**kill → last in-flight run restarted, s**", 2,
         "For each of those runs, the start of its next attempt's first execution, from the agent's execution log (`date +%s%N` at agent start); " +
         "the latest of them minus the moment of the kill. (The saga's `started_at` keeps the first attempt's start, so the table cannot give this.) " +
-        "At least the lease (10 s) less the time since the last heartbeat, plus the retry's wait for a free slot.");
+        "At least the lease less the time since the last heartbeat, plus the wait for a free slot.");
     public static readonly Figure KillToRequeue = new("crash_kill_to_requeue_s", "kill → last in-flight run's lease given up (attempt 2), s", 2,
         "The saga table polled every ~100 ms: when each of those runs' `attempt` went up (or it left Running); the latest minus the kill. " +
         "The rest of kill → restart is the retry waiting for a slot: the survivor's 10 slots are busy with the queued runs.");

@@ -130,11 +130,11 @@ public static class Report
         "bullmq" => PeerBenchmarks.Title,
         "crash-spare" => $"W3 with spare capacity, kill → restart: {CrashRound.SpareRuns} runs of the `count` agent ({BenchFleet.CountSeconds:0} s each) on " +
             $"{CrashRound.WorkerCount} workers × {CrashRound.Slots} slots, so the survivor has free slots when the lost runs come back; " +
-            $"{CrashRound.KillAfter.TotalSeconds:0} s after the first submit one worker and its agents are killed with SIGKILL. Default lease 10 s, heartbeat 2 s. " +
+            $"{CrashRound.KillAfter.TotalSeconds:0} s after the first submit one worker and its agents are killed with SIGKILL. {CrashRound.LeaseSettings} " +
             "This isolates the fleet's own recovery time from the wait for a slot that W3 includes.",
         "crash" => $"W3, crash recovery: {CrashRound.Runs} runs of the `count` agent ({BenchFleet.CountSeconds:0} s each) on {CrashRound.WorkerCount} workers × {CrashRound.Slots} slots; " +
           $"{CrashRound.KillAfter.TotalSeconds:0} s after the first submit one worker and its agents are killed with SIGKILL (its whole process tree, as `ManagedProcess.Kill`). " +
-          "Default lease 10 s, heartbeat 2 s.",
+          CrashRound.LeaseSettings,
         _ => $"W4, cancellation latency: {CancelRound.Runs} runs of the `hold` agent (`sleep 60`) Running on {CancelRound.WorkerCount} workers × {CancelRound.Slots} slots, " +
           $"each cancelled with `POST /api/runs/{{id}}/cancel`, {CancelRound.AtOnce} requests at a time; the saga table and /proc polled every ~20 ms.",
     };

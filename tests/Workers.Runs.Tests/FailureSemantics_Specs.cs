@@ -56,7 +56,7 @@ public sealed class FailureSemantics_Specs
     {
         var (fixture, id, lease) = await Running(new RunLimits { StartToCloseTimeout = TimeSpan.FromMinutes(1), MaxAttempts = 2 });
         await using var _ = fixture;
-        Assert.Equal(fixture.Time.GetUtcNow() + TimeSpan.FromSeconds(10), fixture.Saga.Sagas.Contains(id).DueAt);
+        Assert.Equal(fixture.Time.GetUtcNow() + new RunOptions().LeaseDuration, fixture.Saga.Sagas.Contains(id).DueAt);
 
         fixture.Time.Advance(TimeSpan.FromSeconds(61));
         await fixture.Send(new DeadlineElapsed { RunId = id, Attempt = 1 });
