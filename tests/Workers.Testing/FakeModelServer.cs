@@ -41,9 +41,11 @@ public sealed class FakeModelServer : IDisposable
                 (_listener, BaseUrl) = (listener, url);
                 break;
             }
-            catch (HttpListenerException) when (attempt < 10)
+            catch (HttpListenerException)
             {
                 listener.Close();
+                if (attempt == 10)
+                    throw;
             }
         }
         _loop = Task.Run(AcceptAsync);
