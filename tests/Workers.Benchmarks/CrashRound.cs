@@ -30,10 +30,16 @@ public static class CrashRound
             var lease = Environment.GetEnvironmentVariable("Workers__Runs__LeaseDuration");
             var heartbeat = Environment.GetEnvironmentVariable("Workers__Worker__HeartbeatInterval");
             return string.IsNullOrEmpty(lease) && string.IsNullOrEmpty(heartbeat)
-                ? "Default lease 8 s, heartbeat 2 s."
-                : $"Lease {(string.IsNullOrEmpty(lease) ? "8 s (default)" : lease)}, heartbeat {(string.IsNullOrEmpty(heartbeat) ? "2 s (default)" : heartbeat)}, set by the environment.";
+                ? $"Default lease {DefaultLease}, heartbeat {DefaultHeartbeat}."
+                : $"Lease {Setting(lease, DefaultLease)}, heartbeat {Setting(heartbeat, DefaultHeartbeat)}, set by the environment.";
+
+            static string Setting(string? value, string fallback) => string.IsNullOrEmpty(value) ? $"{fallback} (default)" : value;
         }
     }
+
+    // The hosts' defaults (RunOptions.LeaseDuration, WorkerOptions.HeartbeatInterval); this project does not reference them.
+    const string DefaultLease = "8 s";
+    const string DefaultHeartbeat = "2 s";
 
     public static async Task<Dictionary<Figure, double>> RunAsync(BenchmarkOptions options, HostBuild hosts, int round, TextWriter progress,
         CancellationToken cancellationToken, int runs = Runs)
