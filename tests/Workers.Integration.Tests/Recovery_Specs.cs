@@ -148,9 +148,9 @@ public sealed class Recovery_Specs
     [Fact]
     public async Task A_restarted_run_overtakes_the_dispatch_a_busy_worker_holds_for_its_next_free_slot()
     {
-        // 3 s leases: the killed worker's run restarts long before the survivor's 8 s run ends and frees its only slot.
-        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 8, Ct,
-            new Dictionary<string, string> { ["Workers__Runs__LeaseDuration"] = "00:00:03" });
+        // Default leases (8 s): the killed worker's run restarts well before the survivor's 14 s run ends and frees its only
+        // slot, and a loaded machine that answers a heartbeat late does not cost the restarted attempt its lease.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 14, Ct);
         // Once busy, the doomed worker puts back what it holds within a second, so the survivor's run reaches the survivor.
         var doomed = await fleet.AddWorkerAsync(slots: 1, Ct, "worker-doomed",
             new Dictionary<string, string> { ["Workers__Worker__SlotWaitTimeout"] = "00:00:01" });
@@ -227,7 +227,8 @@ public sealed class Recovery_Specs
     [Fact]
     public async Task A_draining_worker_hands_back_what_it_cannot_finish_and_it_restarts_elsewhere_without_spending_an_attempt()
     {
-        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 8, Ct);
+        // Long enough that the run is still going when the drain begins, even if worker-2 is slow to register.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 15, Ct);
         var draining = await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1",
             new Dictionary<string, string> { ["Workers__Worker__ShutdownGracePeriod"] = "00:00:01" });
         var id = await fleet.SubmitAsync("count", "hand me back", 5, Ct);
