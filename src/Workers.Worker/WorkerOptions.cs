@@ -32,11 +32,12 @@ public sealed class WorkerOptions
     [Range(typeof(TimeSpan), "00:00:01", "00:05:00")]
     public TimeSpan ClaimTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Where per-run workspace directories are made. Default: <c>$TMPDIR/workers/workspaces</c>.</summary>
+    /// <summary>Where attempts' workspace directories are made (a directory per worker process, emptied ones reused). Default: <c>$TMPDIR/workers/workspaces</c>.</summary>
     public string? WorkspaceRoot { get; set; }
 
     /// <summary>
-    /// Keep each run's workspace after it ends (for debugging); by default it is deleted once its artifacts are recorded.
+    /// Keep each run's workspace after it ends (for debugging); by default it is emptied once its artifacts are recorded
+    /// and reused for a later attempt.
     /// A kept workspace with a repository has every change staged (<c>git add -A</c>, used to record the diff).
     /// </summary>
     public bool KeepWorkspaces { get; set; }

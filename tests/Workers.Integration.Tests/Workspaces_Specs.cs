@@ -44,10 +44,11 @@ public sealed class Workspaces_Specs
         Assert.Equal("Edited README.md and wrote NOTES.md", artifacts.HandOff);
         Assert.Equal(repository.FirstCommit, artifacts.BaseCommit);
 
-        // Workers:Worker:KeepWorkspaces is off: the clone is deleted once its artifacts are recorded.
+        // Workers:Worker:KeepWorkspaces is off: the clone is deleted once its artifacts are recorded (the emptied directory
+        // waits for the worker's next attempt).
         var workspace = (await File.ReadAllTextAsync(Path.Combine(fleet.AgentsDirectory, $"workspace-{id}.txt"), Ct)).Trim();
         Assert.StartsWith(Path.Combine(fleet.AgentsDirectory, "workspaces"), workspace, StringComparison.Ordinal);
-        Assert.False(Directory.Exists(workspace), $"workspace {workspace} is still there");
+        Assert.False(Directory.Exists(workspace) && Directory.EnumerateFileSystemEntries(workspace).Any(), $"workspace {workspace} still holds the clone");
 
         // An unknown ref fails at once, not retried, with a reason that names the repository and the ref.
         var failed = (await fleet.Api.GetFromJsonAsync<RunView>($"api/runs/{unknownRef}", JsonSerializerOptions.Web, Ct))!;

@@ -231,10 +231,10 @@ public sealed class Workspace_Specs : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_run_workspace_is_deleted_after_its_artifacts_are_recorded_and_a_failed_clone_becomes_the_outcome()
+    public async Task A_run_workspace_is_emptied_after_its_artifacts_are_recorded_and_a_failed_clone_becomes_the_outcome()
     {
         var root = Path.GetDirectoryName(_repository.NewWorkspace())!;
-        var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root }), NullLogger<RunWorkspaces>.Instance);
+        using var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root }), NullLogger<RunWorkspaces>.Instance);
         var spec = new AgentSpec { Name = "fixer", Runtime = "process", Workspace = new WorkspaceSpec { Repository = _repository.Url.AbsoluteUri } };
         var dispatch = new ExecuteRun { RunId = Guid.NewGuid(), Attempt = 1, Input = "fix it", Agent = spec };
 
@@ -249,7 +249,7 @@ public sealed class Workspace_Specs : IAsyncLifetime
             artifacts = await workspace.CollectAsync(new AgentOutcome.Succeeded("made it"));
         }
 
-        Assert.False(Directory.Exists(directory));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(directory));
         Assert.NotNull(artifacts);
         Assert.Equal(["made.txt"], artifacts.FilesChanged);
         Assert.Equal(["touch made.txt"], artifacts.Commands);
@@ -263,10 +263,80 @@ public sealed class Workspace_Specs : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_next_attempt_gets_the_emptied_directory_and_nothing_of_the_last_one()
+    {
+        var root = Path.GetDirectoryName(_repository.NewWorkspace())!;
+        var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root }), NullLogger<RunWorkspaces>.Instance);
+        var dispatch = new ExecuteRun { RunId = Guid.NewGuid(), Attempt = 1, Input = "make things", Agent = new AgentSpec { Name = "a", Runtime = "process" } };
+
+        string first;
+        await using (var workspace = await workspaces.OpenAsync(dispatch, Ct))
+        {
+            first = workspace.Directory;
+            Directory.CreateDirectory(Path.Combine(first, "build", "out"));
+            await File.WriteAllTextAsync(Path.Combine(first, "build", "out", "a.bin"), "x", Ct);
+            await File.WriteAllTextAsync(Path.Combine(first, "notes.txt"), "x", Ct);
+            await workspace.CollectAsync(new AgentOutcome.Succeeded("done"));
+        }
+        // Something the last agent left running writes into the idle directory: the next attempt must not see it.
+        await File.WriteAllTextAsync(Path.Combine(first, "late.txt"), "written after the run ended", Ct);
+
+        RunArtifacts? artifacts;
+        await using (var next = await workspaces.OpenAsync(dispatch with { RunId = Guid.NewGuid() }, Ct))
+        {
+            Assert.Equal(first, next.Directory);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(next.Directory));
+            await File.WriteAllTextAsync(Path.Combine(next.Directory, "mine.txt"), "x", Ct);
+            artifacts = await next.CollectAsync(new AgentOutcome.Succeeded("done"));
+        }
+        Assert.Equal(["mine.txt"], artifacts?.FilesChanged);
+
+        // Two attempts at once get two directories; on shutdown the idle ones are deleted.
+        await using (var a = await workspaces.OpenAsync(dispatch, Ct))
+        await using (var b = await workspaces.OpenAsync(dispatch, Ct))
+            Assert.NotEqual(a.Directory, b.Directory);
+        workspaces.Dispose();
+        Assert.False(Directory.Exists(first));
+        Assert.False(Directory.Exists(Path.GetDirectoryName(first)));
+    }
+
+    [Fact]
+    public async Task A_workspace_the_agent_replaced_with_a_link_is_unlinked_without_touching_what_it_points_to()
+    {
+        var root = Path.GetDirectoryName(_repository.NewWorkspace())!;
+        using var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root }), NullLogger<RunWorkspaces>.Instance);
+        var precious = Directory.CreateDirectory(Path.Combine(root, "precious")).FullName;
+        await File.WriteAllTextAsync(Path.Combine(precious, "keep.txt"), "not the agent's", Ct);
+        var dispatch = new ExecuteRun { RunId = Guid.NewGuid(), Attempt = 1, Input = "misbehave", Agent = new AgentSpec { Name = "a", Runtime = "process" } };
+
+        string replaced;
+        await using (var workspace = await workspaces.OpenAsync(dispatch, Ct))
+        {
+            replaced = workspace.Directory;
+            // Inside the workspace, a link to a directory outside it; then the workspace itself swapped for such a link.
+            Directory.CreateSymbolicLink(Path.Combine(replaced, "outside"), precious);
+            await workspace.CollectAsync(new AgentOutcome.Succeeded("done"));
+            Assert.True(File.Exists(Path.Combine(precious, "keep.txt")));
+        }
+        await using (var again = await workspaces.OpenAsync(dispatch, Ct))
+        {
+            Assert.Equal(replaced, again.Directory);
+            Directory.Delete(replaced);
+            Directory.CreateSymbolicLink(replaced, precious);
+        }
+
+        Assert.False(Path.Exists(replaced));
+        Assert.Equal(["keep.txt"], Directory.EnumerateFileSystemEntries(precious).Select(Path.GetFileName));
+        await using var fresh = await workspaces.OpenAsync(dispatch, Ct);
+        Assert.Null(new DirectoryInfo(fresh.Directory).LinkTarget);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(fresh.Directory));
+    }
+
+    [Fact]
     public async Task With_KeepWorkspaces_the_directory_stays_with_every_change_staged()
     {
         var root = Path.GetDirectoryName(_repository.NewWorkspace())!;
-        var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root, KeepWorkspaces = true }), NullLogger<RunWorkspaces>.Instance);
+        using var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root, KeepWorkspaces = true }), NullLogger<RunWorkspaces>.Instance);
         var spec = new AgentSpec { Name = "fixer", Runtime = "process", Workspace = new WorkspaceSpec { Repository = _repository.Url.AbsoluteUri, Ref = "feature" } };
 
         string directory;
@@ -287,7 +357,7 @@ public sealed class Workspace_Specs : IAsyncLifetime
         var root = Path.Combine(Path.GetDirectoryName(_repository.NewWorkspace())!, "not-a-directory");
         Directory.CreateDirectory(Path.GetDirectoryName(root)!);
         await File.WriteAllTextAsync(root, "a file where the root should be", Ct);
-        var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root }), NullLogger<RunWorkspaces>.Instance);
+        using var workspaces = new RunWorkspaces(Options.Create(new WorkerOptions { WorkspaceRoot = root }), NullLogger<RunWorkspaces>.Instance);
 
         await using var workspace = await workspaces.OpenAsync(new ExecuteRun { RunId = Guid.NewGuid(), Attempt = 1, Agent = new AgentSpec { Name = "a" } }, Ct);
 
