@@ -204,7 +204,9 @@ public static class FleetRound
             }
             if (clock.Elapsed > timeout)
                 throw new TimeoutException($"only {done - warm} of {measured} runs terminal after {timeout.TotalSeconds:0} s (--round-timeout)");
-            await Task.Delay(250, cancellationToken);
+            // Once a second: the count reads every row of the round (16 ms of PostgreSQL's time at 25,000 runs); polled every
+            // 250 ms it was about a tenth of the database's CPU, taken from the fleet it measures. Throughput comes from finished_at.
+            await Task.Delay(1000, cancellationToken);
         }
     }
 

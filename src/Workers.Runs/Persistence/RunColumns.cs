@@ -75,18 +75,33 @@ static class RunColumns
 
     public static string SelectList { get; } = string.Join(", ", Columns.Select(c => c.Name));
 
-    public static string InsertSql { get; } =
-        $"INSERT INTO runs ({SelectList}) VALUES ({string.Join(", ", Columns.Select(c => "@" + c.Name))})";
+    /// <summary>
+    /// The insert of a whole row, with a parameter per column in column order (<c>AddParameters</c>). Placeholders are
+    /// the dialect's: positional in PostgreSQL, where Npgsql then sends the text as it is instead of parsing it for names.
+    /// </summary>
+    public static string InsertSql(SqlDialect dialect) =>
+        $"INSERT INTO runs ({SelectList}) VALUES ({string.Join(", ", Columns.Select((c, i) => dialect.Placeholder(i + 1, c.Name)))})";
 
-    /// <summary>Optimistic concurrency: the write only lands on the version it read.</summary>
-    public static string UpdateSql { get; } =
-        $"UPDATE runs SET {string.Join(", ", Columns.Where(c => c.Name != "run_id").Select(c => $"{c.Name} = @{c.Name}"))} " +
-        "WHERE run_id = @run_id AND version = @expected_version";
+    /// <summary>
+    /// Optimistic concurrency: the write only lands on the version it read. Parameters in column order (<c>AddParameters</c>),
+    /// then the version read.
+    /// </summary>
+    public static string UpdateSql(SqlDialect dialect) =>
+        $"UPDATE runs SET {string.Join(", ", Columns.Select((c, i) => (c.Name, Position: i + 1)).Where(c => c.Name != "run_id").Select(c => $"{c.Name} = {dialect.Placeholder(c.Position, c.Name)}"))} " +
+        $"WHERE run_id = {dialect.Placeholder(1, "run_id")} AND version = {dialect.Placeholder(Columns.Length + 1, "expected_version")}";
 
+    /// <summary>Every column's value, in column order (run_id first).</summary>
     public static void AddParameters(DbCommand command, RunState run, SqlDialect dialect)
     {
         foreach (var column in Columns)
-            command.AddParameter(column.Name, column.Write(run, dialect));
+            command.AddParameter(dialect.ParameterName(column.Name), column.Write(run, dialect));
+    }
+
+    /// <inheritdoc cref="AddParameters(DbCommand, RunState, SqlDialect)"/>
+    public static void AddParameters(DbBatchCommand command, RunState run, SqlDialect dialect)
+    {
+        foreach (var column in Columns)
+            command.AddParameter(dialect.ParameterName(column.Name), column.Write(run, dialect));
     }
 
     /// <summary>Reads a row selected with <see cref="SelectList"/>.</summary>
@@ -103,10 +118,20 @@ static class DbCommandExtensions
 {
     public static DbCommand AddParameter(this DbCommand command, string name, object? value)
     {
-        var parameter = command.CreateParameter();
+        command.Parameters.Add(Parameter(command.CreateParameter(), name, value));
+        return command;
+    }
+
+    public static DbBatchCommand AddParameter(this DbBatchCommand command, string name, object? value)
+    {
+        command.Parameters.Add(Parameter(command.CreateParameter(), name, value));
+        return command;
+    }
+
+    static DbParameter Parameter(DbParameter parameter, string name, object? value)
+    {
         parameter.ParameterName = name;
         parameter.Value = value ?? DBNull.Value;
-        command.Parameters.Add(parameter);
-        return command;
+        return parameter;
     }
 }

@@ -28,6 +28,12 @@ public abstract class SqlDialect
     public abstract decimal ReadDecimal(DbDataReader reader, int ordinal);
     public abstract bool ReadBool(DbDataReader reader, int ordinal);
 
+    /// <summary>The placeholder of a statement's parameter: by position (1-based) or by name, as the provider reads them best.</summary>
+    public abstract string Placeholder(int position, string name);
+
+    /// <summary>The name to give the parameter behind <see cref="Placeholder"/> (empty for a positional one).</summary>
+    public abstract string ParameterName(string name);
+
     /// <summary>Row locking for the sweeper: several orchestrators must not fire the same timer at once.</summary>
     public abstract string SkipLocked { get; }
 
@@ -73,6 +79,10 @@ sealed class PostgresDialect : SqlDialect
     public override object ToDb(decimal value) => value;
     public override object ToDb(bool value) => value;
 
+    // Positional: with only unnamed parameters Npgsql sends the statement as written, without scanning it for names.
+    public override string Placeholder(int position, string name) => "$" + position.ToString(CultureInfo.InvariantCulture);
+    public override string ParameterName(string name) => "";
+
     public override Guid ReadGuid(DbDataReader reader, int ordinal) => reader.GetGuid(ordinal);
     public override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => reader.GetFieldValue<DateTimeOffset>(ordinal);
     public override decimal ReadDecimal(DbDataReader reader, int ordinal) => reader.GetDecimal(ordinal);
@@ -104,6 +114,9 @@ sealed class SqliteDialect : SqlDialect
     public override object ToDb(DateTimeOffset value) => value.ToUnixTimeMilliseconds();
     public override object ToDb(decimal value) => value.ToString(CultureInfo.InvariantCulture);
     public override object ToDb(bool value) => value ? 1 : 0;
+
+    public override string Placeholder(int position, string name) => "@" + name;
+    public override string ParameterName(string name) => name;
 
     public override Guid ReadGuid(DbDataReader reader, int ordinal) => Guid.Parse(reader.GetString(ordinal));
     public override DateTimeOffset ReadTime(DbDataReader reader, int ordinal) => DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(ordinal));
