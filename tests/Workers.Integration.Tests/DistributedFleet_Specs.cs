@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using Npgsql;
 using Workers.Integration.Tests.Fleet;
 using Workers.Orchestrator.Api;
 
@@ -102,5 +103,42 @@ public sealed class DistributedFleet_Specs
         await fleet.AddWorkerAsync(slots: 1, Ct);
         await fleet.WaitForTerminalAsync([id], TimeSpan.FromSeconds(60), Ct);
         Assert.Equal("Succeeded", Assert.Single(await fleet.RowsAsync([id], Ct)).State);
+    }
+
+    [Fact]
+    public async Task A_submission_sent_again_with_its_run_id_stays_one_run_and_is_dispatched_again_while_it_waits()
+    {
+        // The orchestrator stores a first submission without reading the row first; a repeat must still find it.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
+        var id = Guid.NewGuid();
+        await fleet.SubmitAsync(new SubmitRunRequest { RunId = id, Agent = "count", Input = "first" }, Ct);
+        Assert.Equal(("Queued", 1, "first"), await WaitForDispatchesAsync(fleet, id, 1));
+
+        await fleet.SubmitAsync(new SubmitRunRequest { RunId = id, Agent = "count", Input = "second" }, Ct);
+        Assert.Equal(("Queued", 2, "first"), await WaitForDispatchesAsync(fleet, id, 2));
+
+        await fleet.AddWorkerAsync(slots: 1, Ct);
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromSeconds(60), Ct);
+        var row = Assert.Single(await fleet.RowsAsync([id], Ct));
+        Assert.Equal(("Succeeded", 1, "done first"), (row.State, row.Attempt, row.Output));
+    }
+
+    /// <summary>Waits until the run has been dispatched <paramref name="count"/> times; returns its state, dispatches and input.</summary>
+    static async Task<(string State, int Dispatches, string Input)> WaitForDispatchesAsync(DistributedFleet fleet, Guid id, int count)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            await using (var connection = await fleet.Database.OpenConnectionAsync(Ct))
+            await using (var command = new NpgsqlCommand("SELECT current_state, dispatch_count, input FROM runs WHERE run_id = @id", connection))
+            {
+                command.Parameters.AddWithValue("id", id);
+                await using var reader = await command.ExecuteReaderAsync(Ct);
+                if (await reader.ReadAsync(Ct) && reader.GetInt32(1) >= count)
+                    return (reader.GetString(0), reader.GetInt32(1), reader.GetString(2));
+            }
+            Assert.True(DateTime.UtcNow < deadline, $"run {id} was not dispatched {count} times within 30 s");
+            await Task.Delay(100, Ct);
+        }
     }
 }

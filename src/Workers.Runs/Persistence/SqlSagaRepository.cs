@@ -58,6 +58,10 @@ sealed class SqlSagaRepositoryContext<TMessage> : ConsumeContextScope<TMessage>,
 
     public async Task<SagaConsumeContext<RunState, TMessage>> Load(Guid correlationId)
     {
+        // A submission's first delivery is almost always of a run never seen, so its read is skipped: if the run exists
+        // after all, the insert conflicts, and the retry (attempt 1 and on) reads the row and handles the duplicate.
+        if (typeof(TMessage) == typeof(Contracts.SubmitRun) && context.GetRetryAttempt() == 0 && !context.ReceiveContext.Redelivered)
+            return default!;
         var instance = await store.LoadAsync(correlationId, CancellationToken).ConfigureAwait(false);
         return instance is null
             ? default!
