@@ -73,11 +73,32 @@ public sealed partial class RunWorkspaces(IOptions<WorkerOptions> options, ILogg
         while (_idle.TryTake(out var directory))
         {
             // Checked again, not trusted: a process the last agent left behind may have written into it since.
-            if (IsEmptyDirectory(directory) || TryEmpty(directory))
+            if ((IsEmptyDirectory(directory) || TryEmpty(directory)) && TryRestoreMode(directory))
                 return directory;
             Delete(directory);
         }
         return null;
+    }
+
+    /// <summary>
+    /// Gives the directory back the permissions a new one gets (those of this worker's own directory), in case the last
+    /// agent changed them: a workspace it made read-only must not stay so for the next attempt.
+    /// </summary>
+    bool TryRestoreMode(string directory)
+    {
+        if (OperatingSystem.IsWindows())
+            return true;
+        try
+        {
+            var expected = File.GetUnixFileMode(Path.Combine(Root, _instance));
+            if (File.GetUnixFileMode(directory) != expected)
+                File.SetUnixFileMode(directory, expected);
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     static bool IsEmptyDirectory(string directory)

@@ -291,6 +291,18 @@ public sealed class Workspace_Specs : IAsyncLifetime
         }
         Assert.Equal(["mine.txt"], artifacts?.FilesChanged);
 
+        // An agent that made its workspace read-only does not leave it so for the next attempt.
+        if (!OperatingSystem.IsWindows())
+        {
+            var modeOfNew = File.GetUnixFileMode(first);
+            await using (var readOnly = await workspaces.OpenAsync(dispatch, Ct))
+                File.SetUnixFileMode(readOnly.Directory, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+            await using var after = await workspaces.OpenAsync(dispatch, Ct);
+            Assert.Equal(first, after.Directory);
+            Assert.Equal(modeOfNew, File.GetUnixFileMode(after.Directory));
+            await File.WriteAllTextAsync(Path.Combine(after.Directory, "writable.txt"), "x", Ct);
+        }
+
         // Two attempts at once get two directories; on shutdown the idle ones are deleted.
         await using (var a = await workspaces.OpenAsync(dispatch, Ct))
         await using (var b = await workspaces.OpenAsync(dispatch, Ct))
