@@ -90,18 +90,12 @@ static class RunColumns
         $"UPDATE runs SET {string.Join(", ", Columns.Select((c, i) => (c.Name, Position: i + 1)).Where(c => c.Name != "run_id").Select(c => $"{c.Name} = {dialect.Placeholder(c.Position, c.Name)}"))} " +
         $"WHERE run_id = {dialect.Placeholder(1, "run_id")} AND version = {dialect.Placeholder(Columns.Length + 1, "expected_version")}";
 
-    /// <summary>Every column's value, in column order (run_id first).</summary>
-    public static void AddParameters(DbCommand command, RunState run, SqlDialect dialect)
+    /// <summary>Every column's value, in column order (run_id first), given to <paramref name="add"/> as (name, value).</summary>
+    public static void AddParameters(Action<string, object?> add, RunState run, SqlDialect dialect)
     {
+        ArgumentNullException.ThrowIfNull(add);
         foreach (var column in Columns)
-            command.AddParameter(dialect.ParameterName(column.Name), column.Write(run, dialect));
-    }
-
-    /// <inheritdoc cref="AddParameters(DbCommand, RunState, SqlDialect)"/>
-    public static void AddParameters(DbBatchCommand command, RunState run, SqlDialect dialect)
-    {
-        foreach (var column in Columns)
-            command.AddParameter(dialect.ParameterName(column.Name), column.Write(run, dialect));
+            add(dialect.ParameterName(column.Name), column.Write(run, dialect));
     }
 
     /// <summary>Reads a row selected with <see cref="SelectList"/>.</summary>

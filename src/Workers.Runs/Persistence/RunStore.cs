@@ -47,7 +47,7 @@ public sealed class RunStore : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(run);
         run.Version = 1;
         await using var command = _dataSource.CreateCommand(_insertSql);
-        RunColumns.AddParameters(command, run, Dialect);
+        RunColumns.AddParameters((name, value) => command.AddParameter(name, value), run, Dialect);
         try
         {
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -73,14 +73,12 @@ public sealed class RunStore : IAsyncDisposable
     async Task WriteVersionedAsync(DbCommand command, RunState run, CancellationToken cancellationToken)
     {
         var expected = run.Version;
-        run.Version = expected + 1;
         try
         {
             command.CommandText = _updateSql;
-            RunColumns.AddParameters(command, run, Dialect);
-            command.AddParameter(Dialect.ParameterName("expected_version"), expected);
+            PrepareVersionedWrite((name, value) => command.AddParameter(name, value), run);
             if (await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
-                throw new ConcurrencyException($"run {run.CorrelationId} changed since version {expected} was read", typeof(RunState), run.CorrelationId);
+                throw Changed(run, expected);
         }
         catch
         {
@@ -88,6 +86,18 @@ public sealed class RunStore : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>Sets the run to its next version and gives the update's parameters: every column, then the version read.</summary>
+    void PrepareVersionedWrite(Action<string, object?> add, RunState run)
+    {
+        var expected = run.Version;
+        run.Version = expected + 1;
+        RunColumns.AddParameters(add, run, Dialect);
+        add(Dialect.ParameterName("expected_version"), expected);
+    }
+
+    static ConcurrencyException Changed(RunState run, int expected) =>
+        new($"run {run.CorrelationId} changed since version {expected} was read", typeof(RunState), run.CorrelationId);
 
     /// <summary>The runs with these ids that exist, by id, in one query.</summary>
     public async Task<Dictionary<Guid, RunState>> LoadManyAsync(IReadOnlyCollection<Guid> runIds, CancellationToken cancellationToken = default)
@@ -181,18 +191,14 @@ public sealed class RunStore : IAsyncDisposable
         {
             var command = batch.CreateBatchCommand();
             command.CommandText = _updateSql;
-            var expected = run.Version;
-            run.Version = expected + 1;
-            RunColumns.AddParameters(command, run, Dialect);
-            command.AddParameter(Dialect.ParameterName("expected_version"), expected);
+            PrepareVersionedWrite((name, value) => command.AddParameter(name, value), run);
             batch.BatchCommands.Add(command);
         }
         await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         for (var i = 0; i < ordered.Count; i++)
         {
             if (batch.BatchCommands[i].RecordsAffected == 0)
-                throw new ConcurrencyException($"run {ordered[i].CorrelationId} changed since version {ordered[i].Version - 1} was read", typeof(RunState),
-                    ordered[i].CorrelationId);
+                throw Changed(ordered[i], ordered[i].Version - 1);
         }
     }
 

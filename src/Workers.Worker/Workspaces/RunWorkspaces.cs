@@ -38,7 +38,7 @@ public sealed partial class RunWorkspaces(IOptions<WorkerOptions> options, ILogg
         var spec = dispatch.Agent.Workspace;
         var directory = settings.KeepWorkspaces
             ? Path.Combine(Root, $"{dispatch.RunId:N}-{dispatch.Attempt}-{Guid.NewGuid().ToString("N")[..6]}")
-            : TakeIdle() ?? Path.Combine(Root, _instance, Interlocked.Increment(ref _made).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            : TakeIdle() ?? Path.Combine(Home, Interlocked.Increment(ref _made).ToString(System.Globalization.CultureInfo.InvariantCulture));
         try
         {
             var prepared = await WorkspacePreparer.PrepareAsync(directory, spec, settings.WorkspaceCloneTimeout, cancellationToken).ConfigureAwait(false);
@@ -67,13 +67,16 @@ public sealed partial class RunWorkspaces(IOptions<WorkerOptions> options, ILogg
 
     string Root => options.Value.WorkspaceRoot ?? Path.Combine(Path.GetTempPath(), "workers", "workspaces");
 
+    /// <summary>This worker's own directory, holding the directories it reuses.</summary>
+    string Home => Path.Combine(Root, _instance);
+
     /// <summary>An idle directory that is still an empty directory of its own; one found otherwise is deleted.</summary>
     string? TakeIdle()
     {
         while (_idle.TryTake(out var directory))
         {
-            // Checked again, not trusted: a process the last agent left behind may have written into it since.
-            if ((IsEmptyDirectory(directory) || TryEmpty(directory)) && TryRestoreMode(directory))
+            // Emptied again, not trusted: a process the last agent left behind may have written into it since.
+            if (TryEmpty(directory) && TryRestoreMode(directory))
                 return directory;
             Delete(directory);
         }
@@ -90,23 +93,10 @@ public sealed partial class RunWorkspaces(IOptions<WorkerOptions> options, ILogg
             return true;
         try
         {
-            var expected = File.GetUnixFileMode(Path.Combine(Root, _instance));
+            var expected = File.GetUnixFileMode(Home);
             if (File.GetUnixFileMode(directory) != expected)
                 File.SetUnixFileMode(directory, expected);
             return true;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
-
-    static bool IsEmptyDirectory(string directory)
-    {
-        try
-        {
-            var info = new DirectoryInfo(directory);
-            return info is { Exists: true, LinkTarget: null } && !info.EnumerateFileSystemInfos().Any();
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
@@ -194,7 +184,7 @@ public sealed partial class RunWorkspaces(IOptions<WorkerOptions> options, ILogg
     {
         while (_idle.TryTake(out var directory))
             Delete(directory);
-        var home = Path.Combine(Root, _instance);
+        var home = Home;
         try
         {
             if (Directory.Exists(home) && !Directory.EnumerateFileSystemEntries(home).Any())
