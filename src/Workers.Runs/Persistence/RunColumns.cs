@@ -77,10 +77,11 @@ static class RunColumns
 
     /// <summary>
     /// The insert of a whole row, with a parameter per column in column order (<c>AddParameters</c>). Placeholders are
-    /// the dialect's: positional in PostgreSQL, where Npgsql then sends the text as it is instead of parsing it for names.
+    /// the dialect's: positional in PostgreSQL, where Npgsql then sends the text as it is instead of parsing it for names. A run
+    /// already there is left as it is and counts no row, which the caller reports as a conflict.
     /// </summary>
     public static string InsertSql(SqlDialect dialect) =>
-        $"INSERT INTO runs ({SelectList}) VALUES ({string.Join(", ", Columns.Select((c, i) => dialect.Placeholder(i + 1, c.Name)))})";
+        $"INSERT INTO runs ({SelectList}) VALUES ({string.Join(", ", Columns.Select((c, i) => dialect.Placeholder(i + 1, c.Name)))}) ON CONFLICT (run_id) DO NOTHING";
 
     /// <summary>
     /// Optimistic concurrency: the write only lands on the version it read. Parameters in column order (<c>AddParameters</c>),

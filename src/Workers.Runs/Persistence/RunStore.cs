@@ -18,6 +18,7 @@ public sealed class RunStore : IAsyncDisposable
     readonly string _loadSql;
     readonly string _insertSql;
     readonly string _updateSql;
+    readonly RunInsertGroup _inserts;
 
     public RunStore(SqlDialect dialect, string connectionString)
     {
@@ -27,6 +28,7 @@ public sealed class RunStore : IAsyncDisposable
         _loadSql = $"SELECT {RunColumns.SelectList} FROM runs WHERE run_id = {dialect.Placeholder(1, "run_id")}";
         _insertSql = RunColumns.InsertSql(dialect);
         _updateSql = RunColumns.UpdateSql(dialect);
+        _inserts = new RunInsertGroup(InsertAllAsync, InsertOneAsync);
     }
 
     public SqlDialect Dialect { get; }
@@ -41,21 +43,56 @@ public sealed class RunStore : IAsyncDisposable
         return await reader.ReadAsync(cancellationToken).ConfigureAwait(false) ? RunColumns.Read(reader, Dialect) : null;
     }
 
-    /// <summary>Inserts a new run; a run with the same id already there is a concurrency conflict (the retry loads it).</summary>
-    public async Task InsertAsync(RunState run, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Inserts a new run, together with the others asked for meanwhile (<see cref="RunInsertGroup"/>); a run with the same
+    /// id already there is a concurrency conflict (the retry loads it).
+    /// </summary>
+    public Task InsertAsync(RunState run, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(run);
         run.Version = 1;
+        return _inserts.InsertAsync(run, cancellationToken);
+    }
+
+    async Task<bool> InsertOneAsync(RunState run)
+    {
         await using var command = _dataSource.CreateCommand(_insertSql);
         RunColumns.AddParameters((name, value) => command.AddParameter(name, value), run, Dialect);
-        try
+        return await command.ExecuteNonQueryAsync().ConfigureAwait(false) > 0;
+    }
+
+    /// <summary>Inserts the runs in one transaction; for each, whether it was new.</summary>
+    async Task<bool[]> InsertAllAsync(IReadOnlyList<RunState> runs)
+    {
+        var inserted = new bool[runs.Count];
+        await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+        if (connection.CanCreateBatch)
         {
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            // One round trip; PostgreSQL runs the statements of a batch as one implicit transaction.
+            await using var batch = connection.CreateBatch();
+            foreach (var run in runs)
+            {
+                var command = batch.CreateBatchCommand();
+                command.CommandText = _insertSql;
+                RunColumns.AddParameters((name, value) => command.AddParameter(name, value), run, Dialect);
+                batch.BatchCommands.Add(command);
+            }
+            await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
+            for (var i = 0; i < runs.Count; i++)
+                inserted[i] = batch.BatchCommands[i].RecordsAffected > 0;
+            return inserted;
         }
-        catch (DbException ex) when (IsUniqueViolation(ex))
+        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
+        for (var i = 0; i < runs.Count; i++)
         {
-            throw new ConcurrencyException($"run {run.CorrelationId} was inserted concurrently", typeof(RunState), run.CorrelationId, ex);
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = _insertSql;
+            RunColumns.AddParameters((name, value) => command.AddParameter(name, value), runs[i], Dialect);
+            inserted[i] = await command.ExecuteNonQueryAsync().ConfigureAwait(false) > 0;
         }
+        await transaction.CommitAsync().ConfigureAwait(false);
+        return inserted;
     }
 
     /// <summary>Writes the run if nobody wrote it since it was read; otherwise throws <see cref="ConcurrencyException"/>.</summary>
@@ -534,10 +571,6 @@ public sealed class RunStore : IAsyncDisposable
         }
         return workers;
     }
-
-    static bool IsUniqueViolation(DbException ex) =>
-        ex.SqlState == "23505" // PostgreSQL unique_violation
-        || ex is Microsoft.Data.Sqlite.SqliteException { SqliteErrorCode: 19 }; // SQLITE_CONSTRAINT
 
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
 }

@@ -115,6 +115,47 @@ public sealed class RunStore_Specs
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task Inserts_at_once_each_get_their_own_outcome_and_a_bad_row_fails_only_itself(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var existing = StoreFixture.NewRun(Now);
+        existing.Input = "first";
+        await fixture.Store.InsertAsync(existing, Ct);
+
+        var fresh = Enumerable.Range(0, 200).Select(_ => StoreFixture.NewRun(Now)).ToList();
+        var duplicate = StoreFixture.NewRun(Now);
+        duplicate.CorrelationId = existing.CorrelationId;
+        duplicate.Input = "second";
+        var bad = StoreFixture.NewRun(Now);
+        bad.Runtime = null!; // NOT NULL: the database refuses this row.
+
+        // All asked for together, the duplicate and the bad row in the middle, so they share groups with good runs.
+        var all = fresh.Take(100).Append(duplicate).Append(bad).Concat(fresh.Skip(100)).ToList();
+        var outcomes = await Task.WhenAll(all.Select(run => Task.Run(async () =>
+        {
+            try
+            {
+                await fixture.Store.InsertAsync(run, Ct);
+                return null;
+            }
+            catch (Exception ex)
+            {
+                return ex;
+            }
+        }, Ct)));
+
+        var byRun = all.Zip(outcomes).ToDictionary(p => p.First, p => p.Second);
+        Assert.IsType<ConcurrencyException>(byRun[duplicate]);
+        Assert.IsNotType<ConcurrencyException>(byRun[bad]);
+        Assert.IsAssignableFrom<System.Data.Common.DbException>(byRun[bad]);
+        Assert.All(fresh, run => Assert.Null(byRun[run]));
+        var stored = await fixture.Store.LoadManyAsync(fresh.Select(r => r.CorrelationId).Append(bad.CorrelationId).ToList(), Ct);
+        Assert.Equal(fresh.Select(r => r.CorrelationId).Order(), stored.Keys.Order());
+        Assert.Equal("first", (await fixture.Store.LoadAsync(existing.CorrelationId, Ct))!.Input);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task The_sweeper_takes_each_due_timer_once_and_pushes_it_to_its_recheck_time(string provider)
     {
         await using var fixture = await StoreFixture.CreateAsync(provider);
