@@ -1,4 +1,5 @@
 using MassTransit;
+using Workers.ServiceDefaults.Batching;
 using Workers.Runs.StateMachine;
 
 namespace Workers.Runs.Persistence;
@@ -14,52 +15,36 @@ namespace Workers.Runs.Persistence;
 /// whole (a row the database refuses, a dropped connection), its runs are written again one by one, so a bad row fails
 /// only its own submission.
 /// </remarks>
-sealed class RunInsertGroup(Func<IReadOnlyList<RunState>, Task<bool[]>> insertAll, Func<RunState, Task<bool>> insertOne)
+sealed class RunInsertGroup
 {
     /// <summary>Most runs in one write; the rest wait for the next.</summary>
     public const int MaxGroup = 128;
 
-    readonly Lock _gate = new();
-    readonly List<Waiting> _waiting = [];
-    bool _writing;
+    readonly Func<IReadOnlyList<RunState>, Task<bool[]>> _insertAll;
+    readonly Func<RunState, Task<bool>> _insertOne;
+    readonly InFlightBatches<Waiting> _writes;
+
+    public RunInsertGroup(Func<IReadOnlyList<RunState>, Task<bool[]>> insertAll, Func<RunState, Task<bool>> insertOne)
+    {
+        _insertAll = insertAll;
+        _insertOne = insertOne;
+        _writes = new InFlightBatches<Waiting>(1, _ => MaxGroup, WriteAsync);
+    }
 
     /// <summary>Inserts the run with the next group; throws <see cref="ConcurrencyException"/> if a run with its id exists.</summary>
     public Task InsertAsync(RunState run, CancellationToken cancellationToken)
     {
         var waiting = new Waiting(run);
-        bool lead;
-        lock (_gate)
-        {
-            _waiting.Add(waiting);
-            lead = !_writing;
-            _writing = true;
-        }
-        // The first to arrive starts the writer; it runs until nobody waits. A cancelled caller stops waiting, but its
-        // run may still be written: as with any statement cancelled in flight, the retry finds out by loading it.
-        if (lead)
-            _ = Task.Run(WriteWhileWaitingAsync, CancellationToken.None);
+        _writes.Add(waiting);
+        // A cancelled caller stops waiting, but its run may still be written: as with any statement cancelled in flight,
+        // the retry finds out by loading it.
         return waiting.Done.Task.WaitAsync(cancellationToken);
     }
 
-    async Task WriteWhileWaitingAsync()
+    async Task WriteAsync(List<Waiting> group)
     {
-        while (true)
-        {
-            List<Waiting> group;
-            lock (_gate)
-            {
-                if (_waiting.Count == 0)
-                {
-                    _writing = false;
-                    return;
-                }
-                var count = Math.Min(_waiting.Count, MaxGroup);
-                group = _waiting.GetRange(0, count);
-                _waiting.RemoveRange(0, count);
-            }
-            if (group.Count == 1 || !await TryWriteTogetherAsync(group).ConfigureAwait(false))
-                await WriteOneByOneAsync(group).ConfigureAwait(false);
-        }
+        if (group.Count == 1 || !await TryWriteTogetherAsync(group).ConfigureAwait(false))
+            await WriteOneByOneAsync(group).ConfigureAwait(false);
     }
 
     async Task<bool> TryWriteTogetherAsync(List<Waiting> group)
@@ -67,7 +52,7 @@ sealed class RunInsertGroup(Func<IReadOnlyList<RunState>, Task<bool[]>> insertAl
         bool[] inserted;
         try
         {
-            inserted = await insertAll(group.ConvertAll(w => w.Run)).ConfigureAwait(false);
+            inserted = await _insertAll(group.ConvertAll(w => w.Run)).ConfigureAwait(false);
         }
         catch (Exception)
         {
@@ -85,7 +70,7 @@ sealed class RunInsertGroup(Func<IReadOnlyList<RunState>, Task<bool[]>> insertAl
         {
             try
             {
-                waiting.Complete(await insertOne(waiting.Run).ConfigureAwait(false));
+                waiting.Complete(await _insertOne(waiting.Run).ConfigureAwait(false));
             }
             catch (Exception ex)
             {

@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using Workers.Contracts;
+using Workers.ServiceDefaults.Batching;
 using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Worker.Execution;

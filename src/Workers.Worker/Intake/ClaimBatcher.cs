@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Workers.Contracts;
 using Workers.ServiceDefaults.Messaging;
+using Workers.ServiceDefaults.Batching;
 using Workers.Worker.Execution;
 
 namespace Workers.Worker.Intake;

@@ -1,8 +1,8 @@
-using Workers.Worker.Execution;
+using Workers.ServiceDefaults.Batching;
 
 namespace Workers.Runs.Tests.Results;
 
-/// <summary>The batching both the claim batcher and the result reporter stand on, with sends the test finishes by hand.</summary>
+/// <summary>The batching the claim batcher, the result reporter and the store's group commit stand on, with sends the test finishes by hand.</summary>
 public sealed class InFlightBatches_Specs
 {
     [Theory]

@@ -53,6 +53,12 @@ public sealed partial class ProcessRuntime : IAgentRuntime
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
+    /// <summary>
+    /// Bytes a new pipe always takes without a reader: one page. Linux gives a pipe 64 KiB, but only one page once the user
+    /// holds more pipe pages than <c>pipe-user-pages-soft</c> (a worker with a thousand agents at once can).
+    /// </summary>
+    private const int PipeBufferEveryPipeHas = 4096;
+
     // Set once the missing-setsid/grep warning has been logged: once per worker process is enough.
     private static int s_warnedUnsupervised;
 
@@ -259,8 +265,18 @@ public sealed partial class ProcessRuntime : IAgentRuntime
             // pipe: an exception per run for nothing.
             if (input.Length > 0 && !process.HasExited)
             {
-                await stdin.WriteAsync(input.AsMemory(), CancellationToken.None).ConfigureAwait(false);
-                await stdin.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                if (Utf8.GetMaxByteCount(input.Length) <= PipeBufferEveryPipeHas)
+                {
+                    // Fits in the empty pipe whatever the agent does, so the write cannot block: written here, without
+                    // the hop to the thread pool an asynchronous pipe write costs.
+                    stdin.Write(input);
+                    stdin.Flush();
+                }
+                else
+                {
+                    await stdin.WriteAsync(input.AsMemory(), CancellationToken.None).ConfigureAwait(false);
+                    await stdin.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException)

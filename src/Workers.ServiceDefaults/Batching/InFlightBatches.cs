@@ -1,9 +1,10 @@
-namespace Workers.Worker.Execution;
+namespace Workers.ServiceDefaults.Batching;
 
 /// <summary>
 /// Sends items with a bounded number of sends in flight: an item added while fewer are in flight leaves at once; the
-/// items added while all are in flight wait for one to finish and then leave together. An idle worker so pays no delay,
-/// and a busy one sends one message for everything that came up meanwhile: the batch grows with the load by itself.
+/// items added while all are in flight wait for one to finish and then leave together. An idle caller so pays no delay,
+/// and a busy one sends one batch (a message, a transaction) for everything that came up meanwhile: the batch grows with
+/// the load by itself.
 /// </summary>
 /// <param name="maxInFlight">Sends at once. One batches the most; two lets a new item leave while the previous send waits.</param>
 /// <param name="take">How many of the waiting items (oldest first) the next send carries; at least one is taken.</param>
