@@ -1,6 +1,6 @@
 using MassTransit;
-using Workers.ServiceDefaults.Batching;
 using Workers.Runs.StateMachine;
+using Workers.ServiceDefaults.Batching;
 
 namespace Workers.Runs.Persistence;
 

@@ -2,8 +2,8 @@ using MassTransit;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Workers.Contracts;
-using Workers.ServiceDefaults.Messaging;
 using Workers.ServiceDefaults.Batching;
+using Workers.ServiceDefaults.Messaging;
 using Workers.Worker.Execution;
 
 namespace Workers.Worker.Intake;
