@@ -62,8 +62,7 @@ public sealed class FailureSemantics_Specs
         await fixture.Send(new DeadlineElapsed { RunId = id, Attempt = 1 });
         var stopping = await fixture.WaitFor(id, m => m.TimingOut);
         Assert.Equal(TimeoutKinds.StartToClose, stopping.ErrorKind);
-        Assert.True(await fixture.Harness.Sent.Any<StopRun>(m => m.Context.Message.RunId == id && m.Context.Message.LeaseId == lease.LeaseId,
-            TestContext.Current.CancellationToken));
+        await fixture.WaitForSent<StopRun>(m => m.RunId == id && m.LeaseId == lease.LeaseId);
         // Until the worker confirms, the run is not handed to anyone else.
         Assert.True((await fixture.ClaimResponse(id, 1)).Is(out Response<ClaimRejected>? refused));
         Assert.Equal(RunStates.TimingOut, refused.Message.State);

@@ -276,8 +276,7 @@ public sealed class RunStateMachine_Specs
         Assert.Null(run.LeaseExpiresAt);
         Assert.Equal("lease-expired", run.ErrorKind);
         Assert.Contains("worker-a", run.LastError, StringComparison.Ordinal);
-        Assert.True(await fixture.Harness.Sent.Any<ExecuteRun>(m => m.Context.Message.RunId == id && m.Context.Message.Attempt == 2,
-            TestContext.Current.CancellationToken));
+        await fixture.WaitForSent<ExecuteRun>(m => m.RunId == id && m.Attempt == 2);
     }
 
     [Fact]
@@ -343,7 +342,7 @@ public sealed class RunStateMachine_Specs
 
         await fixture.Send(new CancelRun { RunId = id, Reason = "user asked" });
         await fixture.WaitFor(id, m => m.Cancelling);
-        Assert.True(await fixture.Harness.Sent.Any<StopRun>(m => m.Context.Message.RunId == id && m.Context.Message.LeaseId == lease.LeaseId, TestContext.Current.CancellationToken));
+        await fixture.WaitForSent<StopRun>(m => m.RunId == id && m.LeaseId == lease.LeaseId);
 
         await fixture.Send(new RunCancelled { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, Reason = "stopped" });
         var run = await fixture.WaitFor(id, m => m.Cancelled);

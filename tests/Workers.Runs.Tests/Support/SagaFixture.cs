@@ -63,13 +63,26 @@ public sealed class SagaFixture : IAsyncDisposable
     }
 
     /// <summary>Waits until the saga has consumed <paramref name="count"/> messages of type T for this run.</summary>
-    public async Task Consumed<T>(Guid runId, int count = 1)
-        where T : class
+    public Task Consumed<T>(Guid runId, int count = 1)
+        where T : class =>
+        Until(() => Saga.Consumed.Select<T>().Count(m => RunIdOf(m.Context.Message) == runId) >= count,
+            $"the saga did not consume {count} {typeof(T).Name} for {runId}");
+
+    /// <summary>
+    /// Waits until a message of type T that <paramref name="match"/> accepts has been sent. The saga's state is visible
+    /// before its outbox sends, and the harness's own <c>Sent.Any</c> gives up after a second of inactivity, which a
+    /// loaded machine can exceed in between; this waits up to ten seconds instead.
+    /// </summary>
+    public Task WaitForSent<T>(Func<T, bool> match)
+        where T : class =>
+        Until(() => Harness.Sent.Select<T>().Any(m => match(m.Context.Message)), $"no matching {typeof(T).Name} was sent");
+
+    static async Task Until(Func<bool> condition, string failure)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (Saga.Consumed.Select<T>().Count(m => RunIdOf(m.Context.Message) == runId) < count)
+        while (!condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, $"the saga did not consume {count} {typeof(T).Name} for {runId}");
+            Assert.True(DateTime.UtcNow < deadline, failure);
             await Task.Delay(10);
         }
     }
