@@ -43,8 +43,17 @@ sealed class RunInsertGroup
 
     async Task WriteAsync(List<Waiting> group)
     {
-        if (group.Count == 1 || !await TryWriteTogetherAsync(group).ConfigureAwait(false))
-            await WriteOneByOneAsync(group).ConfigureAwait(false);
+        try
+        {
+            if (group.Count == 1 || !await TryWriteTogetherAsync(group).ConfigureAwait(false))
+                await WriteOneByOneAsync(group).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Never leave a caller waiting, nor the batching stuck with a write that never ended.
+            foreach (var waiting in group)
+                waiting.Done.TrySetException(ex);
+        }
     }
 
     async Task<bool> TryWriteTogetherAsync(List<Waiting> group)

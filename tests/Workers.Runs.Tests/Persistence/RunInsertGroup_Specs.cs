@@ -91,4 +91,29 @@ public sealed class RunInsertGroup_Specs
         Assert.Contains(good[1].CorrelationId, written);
         Assert.DoesNotContain(bad.CorrelationId, written);
     }
+
+    [Fact]
+    public async Task A_write_that_breaks_in_an_unexpected_way_still_answers_its_callers_and_the_next_insert_is_written()
+    {
+        var holdFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var group = new RunInsertGroup(
+            _ => Task.FromResult(Array.Empty<bool>()), // an answer too short for its group
+            async _ =>
+            {
+                if (firstStarted.TrySetResult())
+                    await holdFirst.Task;
+                return true;
+            });
+
+        var first = group.InsertAsync(StoreFixture.NewRun(Now), Ct);
+        await firstStarted.Task.WaitAsync(Ct);
+        var broken = new[] { group.InsertAsync(StoreFixture.NewRun(Now), Ct), group.InsertAsync(StoreFixture.NewRun(Now), Ct) };
+        holdFirst.SetResult();
+
+        await first;
+        foreach (var insert in broken)
+            await Assert.ThrowsAsync<IndexOutOfRangeException>(() => insert.WaitAsync(TimeSpan.FromSeconds(10), Ct));
+        await group.InsertAsync(StoreFixture.NewRun(Now), Ct).WaitAsync(TimeSpan.FromSeconds(10), Ct);
+    }
 }
