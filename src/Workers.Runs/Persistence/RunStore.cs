@@ -57,42 +57,58 @@ public sealed class RunStore : IAsyncDisposable
     async Task<bool> InsertOneAsync(RunState run)
     {
         await using var command = _dataSource.CreateCommand(_insertSql);
-        RunColumns.AddParameters((name, value) => command.AddParameter(name, value), run, Dialect);
+        BindInsert((name, value) => command.AddParameter(name, value), run);
         return await command.ExecuteNonQueryAsync().ConfigureAwait(false) > 0;
     }
 
     /// <summary>Inserts the runs in one transaction; for each, whether it was new.</summary>
     async Task<bool[]> InsertAllAsync(IReadOnlyList<RunState> runs)
     {
-        var inserted = new bool[runs.Count];
         await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+        // PostgreSQL runs the statements of a batch as one implicit transaction; one after another, they need an explicit one.
+        await using var transaction = connection.CanCreateBatch ? null : await connection.BeginTransactionAsync().ConfigureAwait(false);
+        var affected = await ExecuteEachAsync(connection, transaction, _insertSql, runs, BindInsert, CancellationToken.None).ConfigureAwait(false);
+        if (transaction is not null)
+            await transaction.CommitAsync().ConfigureAwait(false);
+        return Array.ConvertAll(affected, rows => rows > 0);
+    }
+
+    void BindInsert(Action<string, object?> add, RunState run) => RunColumns.AddParameters(add, run, Dialect);
+
+    /// <summary>
+    /// Runs <paramref name="sql"/> once per run, with the parameters <paramref name="bind"/> gives, on one connection and
+    /// in <paramref name="transaction"/>: in one round trip where the provider batches (PostgreSQL), else one statement
+    /// after another. Returns the rows each statement affected, in the order of <paramref name="runs"/>.
+    /// </summary>
+    static async Task<int[]> ExecuteEachAsync(DbConnection connection, DbTransaction? transaction, string sql, IReadOnlyList<RunState> runs,
+        Action<Action<string, object?>, RunState> bind, CancellationToken cancellationToken)
+    {
+        var affected = new int[runs.Count];
         if (connection.CanCreateBatch)
         {
-            // One round trip; PostgreSQL runs the statements of a batch as one implicit transaction.
             await using var batch = connection.CreateBatch();
+            batch.Transaction = transaction;
             foreach (var run in runs)
             {
                 var command = batch.CreateBatchCommand();
-                command.CommandText = _insertSql;
-                RunColumns.AddParameters((name, value) => command.AddParameter(name, value), run, Dialect);
+                command.CommandText = sql;
+                bind((name, value) => command.AddParameter(name, value), run);
                 batch.BatchCommands.Add(command);
             }
-            await batch.ExecuteNonQueryAsync().ConfigureAwait(false);
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             for (var i = 0; i < runs.Count; i++)
-                inserted[i] = batch.BatchCommands[i].RecordsAffected > 0;
-            return inserted;
+                affected[i] = batch.BatchCommands[i].RecordsAffected;
+            return affected;
         }
-        await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
         for (var i = 0; i < runs.Count; i++)
         {
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;
-            command.CommandText = _insertSql;
-            RunColumns.AddParameters((name, value) => command.AddParameter(name, value), runs[i], Dialect);
-            inserted[i] = await command.ExecuteNonQueryAsync().ConfigureAwait(false) > 0;
+            command.CommandText = sql;
+            bind((name, value) => command.AddParameter(name, value), runs[i]);
+            affected[i] = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
-        await transaction.CommitAsync().ConfigureAwait(false);
-        return inserted;
+        return affected;
     }
 
     /// <summary>Writes the run if nobody wrote it since it was read; otherwise throws <see cref="ConcurrencyException"/>.</summary>
@@ -187,20 +203,16 @@ public sealed class RunStore : IAsyncDisposable
         var readAt = runs.Select(r => r.Version).ToArray();
         try
         {
+            // In key order, as the heartbeat's renewals, so two batches that share rows lock them in the same order.
+            var ordered = runs.OrderBy(r => r.CorrelationId).ToList();
             await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            if (connection.CanCreateBatch)
+            var affected = await ExecuteEachAsync(connection, transaction, _updateSql, ordered, PrepareVersionedWrite, cancellationToken)
+                .ConfigureAwait(false);
+            for (var i = 0; i < ordered.Count; i++)
             {
-                await WriteVersionedBatchAsync(connection, transaction, runs, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                foreach (var run in runs)
-                {
-                    await using var command = connection.CreateCommand();
-                    command.Transaction = transaction;
-                    await WriteVersionedAsync(command, run, cancellationToken).ConfigureAwait(false);
-                }
+                if (affected[i] == 0)
+                    throw Changed(ordered[i], ordered[i].Version - 1);
             }
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -210,32 +222,6 @@ public sealed class RunStore : IAsyncDisposable
             for (var i = 0; i < runs.Count; i++)
                 runs[i].Version = readAt[i];
             throw;
-        }
-    }
-
-    /// <summary>
-    /// The versioned writes of <paramref name="runs"/> in one round trip (PostgreSQL). Every run is set to its next version
-    /// first; if any row had changed, <see cref="ConcurrencyException"/> is thrown before the caller commits.
-    /// </summary>
-    async Task WriteVersionedBatchAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<RunState> runs,
-        CancellationToken cancellationToken)
-    {
-        // In key order, as the heartbeat's renewals, so two batches that share rows lock them in the same order.
-        var ordered = runs.OrderBy(r => r.CorrelationId).ToList();
-        await using var batch = connection.CreateBatch();
-        batch.Transaction = transaction;
-        foreach (var run in ordered)
-        {
-            var command = batch.CreateBatchCommand();
-            command.CommandText = _updateSql;
-            PrepareVersionedWrite((name, value) => command.AddParameter(name, value), run);
-            batch.BatchCommands.Add(command);
-        }
-        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        for (var i = 0; i < ordered.Count; i++)
-        {
-            if (batch.BatchCommands[i].RecordsAffected == 0)
-                throw Changed(ordered[i], ordered[i].Version - 1);
         }
     }
 
