@@ -3,6 +3,7 @@ namespace Workers.Contracts;
 /// <summary>
 /// A worker asks for the leases on several dispatched attempts at once: the claims it gathered while its previous request
 /// was in flight. Answered with one <see cref="RunsClaimed"/>. Each claim is judged exactly as a <see cref="ClaimRun"/> would be.
+/// The successes the worker made meanwhile ride along in <see cref="Succeeded"/>, recorded in the same transaction.
 /// </summary>
 public sealed record ClaimRuns
 {
@@ -12,6 +13,12 @@ public sealed record ClaimRuns
     public Uri? WorkerAddress { get; init; }
 
     public IReadOnlyList<RunClaim> Claims { get; init; } = [];
+
+    /// <summary>
+    /// Attempts of this worker that finished successfully, each kept or ignored exactly as a <see cref="RunSucceeded"/> would
+    /// be, before the claims are judged. Empty from workers that report every success on its own.
+    /// </summary>
+    public IReadOnlyList<RunSucceeded> Succeeded { get; init; } = [];
 }
 
 /// <summary>One attempt asked for in a <see cref="ClaimRuns"/>.</summary>

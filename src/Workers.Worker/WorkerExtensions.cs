@@ -31,6 +31,7 @@ public static class WorkerExtensions
         services.TryAddSingleton<HeldDispatches>();
         services.TryAddSingleton<RunWorkspaces>();
         services.TryAddSingleton<ClaimBatcher>();
+        services.TryAddSingleton<ConfirmedPublisher>();
         services.TryAddSingleton<ResultReporter>();
         services.TryAddSingleton<RunExecutor>();
         services.AddHostedService<HeartbeatService>();

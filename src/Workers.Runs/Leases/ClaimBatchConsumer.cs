@@ -9,7 +9,8 @@ namespace Workers.Runs.Leases;
 /// Grants or refuses a worker's batch of claims with one read and one transaction, and answers them with one message: a
 /// busy worker's claims then cost a fraction of a message and a commit each instead of two messages and two commits. The
 /// rules are the saga's own (<see cref="ClaimJudge"/>), and every write is guarded by the row's version like the saga's,
-/// so a run changed meanwhile (cancelled, its timer moved) sends the whole batch round again on the fresh rows.
+/// so a run changed meanwhile (cancelled, its timer moved) sends the whole batch round again on the fresh rows. The
+/// successes that ride with the claims are recorded in the same transaction, by <see cref="SuccessBatchConsumer"/>'s rule.
 /// </summary>
 public sealed class ClaimBatchConsumer(RunStore store, RunLifecycle lifecycle) : IConsumer<ClaimRuns>
 {
@@ -22,11 +23,15 @@ public sealed class ClaimBatchConsumer(RunStore store, RunLifecycle lifecycle) :
         var request = context.Message;
         var claims = request.Claims ?? [];
         var judged = claims.Take(MaxClaims).Where(c => c is not null).ToList();
-        var runs = await store.LoadManyAsync(judged.Select(c => c.RunId).ToHashSet(), context.CancellationToken).ConfigureAwait(false);
+        var successes = (request.Succeeded ?? []).Where(r => r is not null).ToList();
+        var runs = await store.LoadManyAsync(judged.Select(c => c.RunId).Concat(successes.Select(r => r.RunId)).ToHashSet(), context.CancellationToken)
+            .ConfigureAwait(false);
 
         var granted = new List<RunClaimed>();
         var refused = new List<ClaimRejected>();
         var changed = new List<RunState>();
+        // The successes first, so a claim of a run that one of them has just ended is refused.
+        SuccessBatchConsumer.Keep(lifecycle, successes, runs, changed);
         foreach (var claim in judged)
         {
             if (!runs.TryGetValue(claim.RunId, out var run))

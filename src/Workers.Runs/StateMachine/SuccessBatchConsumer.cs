@@ -18,6 +18,16 @@ public sealed class SuccessBatchConsumer(RunStore store, RunLifecycle lifecycle)
         var results = (context.Message.Results ?? []).Where(r => r is not null).ToList();
         var runs = await store.LoadManyAsync(results.Select(r => r.RunId).ToHashSet(), context.CancellationToken).ConfigureAwait(false);
         var changed = new List<RunState>();
+        Keep(lifecycle, results, runs, changed);
+        await store.UpdateAllAsync(changed, context.CancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Records on the loaded <paramref name="runs"/> the successes the state machine would keep, and adds each run it changed
+    /// to <paramref name="changed"/> once (a copy of a success already kept finds the run ended and is ignored).
+    /// </summary>
+    internal static void Keep(RunLifecycle lifecycle, IEnumerable<RunSucceeded> results, IReadOnlyDictionary<Guid, RunState> runs, List<RunState> changed)
+    {
         foreach (var success in results)
         {
             if (!runs.TryGetValue(success.RunId, out var run) || !RunLifecycle.AcceptsSuccess(run, success.LeaseId))
@@ -26,6 +36,5 @@ public sealed class SuccessBatchConsumer(RunStore store, RunLifecycle lifecycle)
             run.CurrentState = RunStates.Succeeded;
             changed.Add(run);
         }
-        await store.UpdateAllAsync(changed, context.CancellationToken).ConfigureAwait(false);
     }
 }

@@ -4,6 +4,7 @@ using Workers.Contracts;
 using Workers.Runs.Leases;
 using Workers.Runs.StateMachine;
 using Workers.Runs.Tests.Persistence;
+using Workers.Runs.Tests.Results;
 using Workers.Runs.Tests.Support;
 using Workers.Worker.Intake;
 
@@ -102,6 +103,85 @@ public sealed class ClaimBatch_Specs
         Assert.Single(answers[1..], a => a.Granted is not null);
         Assert.Single(answers[1..], a => a.Rejected is { Reason: "the run is already claimed" });
     }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Successes_made_while_a_claim_is_in_flight_ride_in_the_next_claim_request_and_are_kept_by_the_saga_rule(string provider)
+    {
+        await using var store = await StoreFixture.CreateAsync(provider);
+        await using var fleet = await BatchFleet.StartAsync(store.Store);
+        var first = await fleet.AddAsync(RunStates.Queued);
+        var next = await fleet.AddAsync(RunStates.Queued);
+        var done = await fleet.AddAsync(RunStates.Running, claimId: Guid.NewGuid());
+        var alsoClaimed = await fleet.AddAsync(RunStates.Running, claimId: Guid.NewGuid());
+        var staleLease = await fleet.AddAsync(RunStates.Running, claimId: Guid.NewGuid());
+
+        // The first claim is held until two claims and three successes have been made behind it.
+        var sent = await fleet.WithFirstPublishHeldAsync<Task>(
+            () => fleet.Batcher.ClaimAsync(first.CorrelationId, 1),
+            () =>
+            [
+                fleet.Reporter.ReportAsync(Success(done, done.LeaseId!.Value, "done")),
+                fleet.Reporter.ReportAsync(Success(alsoClaimed, alsoClaimed.LeaseId!.Value, "also")),
+                fleet.Reporter.ReportAsync(Success(staleLease, Guid.NewGuid(), "stale")),
+                fleet.Batcher.ClaimAsync(next.CorrelationId, 1),
+                // A copy of the dispatch of a run whose success rides in the same request.
+                fleet.Batcher.ClaimAsync(alsoClaimed.CorrelationId, 1),
+            ]);
+        await Task.WhenAll(sent).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        var requests = fleet.Harness.Consumed.Select<ClaimRuns>(Ct).Select(m => m.Context.Message).ToList();
+        Assert.Equal([[first.CorrelationId], [next.CorrelationId, alsoClaimed.CorrelationId]], requests.Select(r => r.Claims.Select(c => c.RunId).ToList()).ToList());
+        Assert.Equal([[], [done.CorrelationId, alsoClaimed.CorrelationId, staleLease.CorrelationId]], requests.Select(r => r.Succeeded.Select(s => s.RunId).ToList()).ToList());
+        // Nothing left on its own: the successes were safe once the answer came.
+        Assert.Empty(fleet.Harness.Published.Select<RunSucceeded>(Ct));
+        Assert.Empty(fleet.Harness.Published.Select<RunsSucceeded>(Ct));
+
+        var kept = (await store.Store.LoadAsync(done.CorrelationId, Ct))!;
+        Assert.Equal((RunStates.Succeeded, "done"), (kept.CurrentState, kept.Output));
+        Assert.Equal(RunStates.Succeeded, (await store.Store.LoadAsync(alsoClaimed.CorrelationId, Ct))!.CurrentState);
+        // A success that does not hold the run's lease is ignored, as the saga ignores it.
+        var ignored = (await store.Store.LoadAsync(staleLease.CorrelationId, Ct))!;
+        Assert.Equal((RunStates.Running, staleLease.Version), (ignored.CurrentState, ignored.Version));
+        Assert.NotNull((await (Task<ClaimAnswer>)sent[4]).Granted);
+        // The successes are recorded before the claims are judged: the run that one of them ended is not claimed again.
+        Assert.Equal(("Succeeded", "the run has finished"), Refusal(await (Task<ClaimAnswer>)sent[5]));
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task Successes_in_a_claim_request_that_got_no_answer_are_published_again_on_their_own(string provider)
+    {
+        await using var store = await StoreFixture.CreateAsync(provider);
+        await using var fleet = await BatchFleet.StartAsync(store.Store, answerClaims: false, claimTimeout: TimeSpan.FromSeconds(1));
+        var first = await fleet.AddAsync(RunStates.Queued);
+        var next = await fleet.AddAsync(RunStates.Queued);
+        var done = new[] { await fleet.AddAsync(RunStates.Running, claimId: Guid.NewGuid()), await fleet.AddAsync(RunStates.Running, claimId: Guid.NewGuid()) };
+
+        var sent = await fleet.WithFirstPublishHeldAsync<Task>(
+            () => fleet.Batcher.ClaimAsync(first.CorrelationId, 1),
+            () => [.. done.Select(r => fleet.Reporter.ReportAsync(Success(r, r.LeaseId!.Value, "done"))), fleet.Batcher.ClaimAsync(next.CorrelationId, 1)]);
+        await Task.WhenAll(sent).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+
+        var rode = Assert.Single(fleet.Harness.Published.Select<ClaimRuns>(Ct), m => m.Context.Message.Succeeded.Count > 0).Context.Message;
+        Assert.Equal(done.Select(r => r.CorrelationId), rode.Succeeded.Select(s => s.RunId));
+        // No answer: the claims are given up (the runs are dispatched again later), the successes are published once more.
+        Assert.Equal([default, default], [await (Task<ClaimAnswer>)sent[0], await (Task<ClaimAnswer>)sent[3]]);
+        var again = Assert.Single(fleet.Harness.Published.Select<RunsSucceeded>(Ct)).Context.Message;
+        Assert.Equal(done.Select(r => r.CorrelationId), again.Results.Select(s => s.RunId));
+        foreach (var run in done)
+            await SuccessBatch_Specs.WaitForStateAsync(store, run, RunStates.Succeeded);
+    }
+
+    static RunSucceeded Success(RunState run, Guid leaseId, string output) => new()
+    {
+        RunId = run.CorrelationId,
+        Attempt = run.Attempt,
+        LeaseId = leaseId,
+        WorkerId = BatchFleet.WorkerId,
+        Output = output,
+        FinishedAt = DateTimeOffset.UtcNow,
+    };
 
     [Theory]
     [MemberData(nameof(Providers))]

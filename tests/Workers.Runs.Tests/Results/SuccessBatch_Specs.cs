@@ -93,7 +93,7 @@ public sealed class SuccessBatch_Specs
     /// Waits until the consumer has recorded the batch (one transaction changes all its rows) by polling the store: the
     /// harness's own wait gives up after a second without bus traffic, which a consumer held up by a busy database can exceed.
     /// </summary>
-    static async Task WaitForStateAsync(StoreFixture store, RunState run, string state)
+    internal static async Task WaitForStateAsync(StoreFixture store, RunState run, string state)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while ((await StateAndOutput(store, run)).State != state)

@@ -39,8 +39,13 @@ public sealed class BatchFleet : IAsyncDisposable
     public ResultReporter Reporter { get; }
     public const string WorkerId = "worker-batch";
 
-    public static async Task<BatchFleet> StartAsync(RunStore store)
+    /// <param name="answerClaims">False leaves the orchestrator's claim consumer out, so every claim request goes unanswered.</param>
+    /// <param name="claimTimeout">How long the worker waits for an answer (default: the worker's).</param>
+    public static async Task<BatchFleet> StartAsync(RunStore store, bool answerClaims = true, TimeSpan? claimTimeout = null)
     {
+        var workerOptions = new WorkerOptions { WorkerId = WorkerId };
+        if (claimTimeout is { } timeout)
+            workerOptions.ClaimTimeout = timeout;
         var provider = new ServiceCollection()
             .AddLogging()
             .AddSingleton(TimeProvider.System)
@@ -48,17 +53,19 @@ public sealed class BatchFleet : IAsyncDisposable
             .AddSingleton<IAgentCatalog, StaticCatalog>()
             .AddSingleton<ILiveRuntimes>(new FixedLiveRuntimes("process"))
             .AddSingleton(Options.Create(new RunOptions()))
-            .AddSingleton(Options.Create(new WorkerOptions { WorkerId = WorkerId }))
+            .AddSingleton(Options.Create(workerOptions))
             .AddSingleton<RunAdmission>()
             .AddSingleton<DispatchProgress>()
             .AddSingleton<RunLifecycle>()
             .AddSingleton<WorkerIdentity>()
             .AddSingleton<ClaimBatcher>()
+            .AddSingleton<ConfirmedPublisher>()
             .AddSingleton<ResultReporter>()
             .AddMassTransitTestHarness(x =>
             {
                 x.SetTestTimeouts(testTimeout: TimeSpan.FromSeconds(20), testInactivityTimeout: TimeSpan.FromSeconds(1));
-                x.AddConsumer<ClaimBatchConsumer>();
+                if (answerClaims)
+                    x.AddConsumer<ClaimBatchConsumer>();
                 x.AddConsumer<SuccessBatchConsumer>();
             })
             .BuildServiceProvider(true);
