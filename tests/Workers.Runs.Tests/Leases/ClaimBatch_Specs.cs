@@ -121,9 +121,9 @@ public sealed class ClaimBatch_Specs
             () => fleet.Batcher.ClaimAsync(first.CorrelationId, 1),
             () =>
             [
-                fleet.Reporter.ReportAsync(Success(done, done.LeaseId!.Value, "done")),
-                fleet.Reporter.ReportAsync(Success(alsoClaimed, alsoClaimed.LeaseId!.Value, "also")),
-                fleet.Reporter.ReportAsync(Success(staleLease, Guid.NewGuid(), "stale")),
+                fleet.Reporter.ReportAsync(SuccessBatch_Specs.Success(done, "done")),
+                fleet.Reporter.ReportAsync(SuccessBatch_Specs.Success(alsoClaimed, "also")),
+                fleet.Reporter.ReportAsync(SuccessBatch_Specs.Success(staleLease, "stale") with { LeaseId = Guid.NewGuid() }),
                 fleet.Batcher.ClaimAsync(next.CorrelationId, 1),
                 // A copy of the dispatch of a run whose success rides in the same request.
                 fleet.Batcher.ClaimAsync(alsoClaimed.CorrelationId, 1),
@@ -160,7 +160,7 @@ public sealed class ClaimBatch_Specs
 
         var sent = await fleet.WithFirstPublishHeldAsync<Task>(
             () => fleet.Batcher.ClaimAsync(first.CorrelationId, 1),
-            () => [.. done.Select(r => fleet.Reporter.ReportAsync(Success(r, r.LeaseId!.Value, "done"))), fleet.Batcher.ClaimAsync(next.CorrelationId, 1)]);
+            () => [.. done.Select(r => fleet.Reporter.ReportAsync(SuccessBatch_Specs.Success(r, "done"))), fleet.Batcher.ClaimAsync(next.CorrelationId, 1)]);
         await Task.WhenAll(sent).WaitAsync(TimeSpan.FromSeconds(30), Ct);
 
         var rode = Assert.Single(fleet.Harness.Published.Select<ClaimRuns>(Ct), m => m.Context.Message.Succeeded.Count > 0).Context.Message;
@@ -172,16 +172,6 @@ public sealed class ClaimBatch_Specs
         foreach (var run in done)
             await SuccessBatch_Specs.WaitForStateAsync(store, run, RunStates.Succeeded);
     }
-
-    static RunSucceeded Success(RunState run, Guid leaseId, string output) => new()
-    {
-        RunId = run.CorrelationId,
-        Attempt = run.Attempt,
-        LeaseId = leaseId,
-        WorkerId = BatchFleet.WorkerId,
-        Output = output,
-        FinishedAt = DateTimeOffset.UtcNow,
-    };
 
     [Theory]
     [MemberData(nameof(Providers))]

@@ -79,12 +79,12 @@ public sealed class SuccessBatch_Specs
             Assert.Equal(RunStates.Succeeded, (await StateAndOutput(store, run)).State);
     }
 
-    static RunSucceeded Success(RunState run, string output) => new()
+    internal static RunSucceeded Success(RunState run, string output) => new()
     {
         RunId = run.CorrelationId,
         Attempt = run.Attempt,
         LeaseId = run.LeaseId!.Value,
-        WorkerId = "worker-batch",
+        WorkerId = BatchFleet.WorkerId,
         Output = output,
         FinishedAt = DateTimeOffset.UtcNow,
     };
