@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Counts test outcomes in the TRX files under a directory (dotnet test --logger trx).
 
-Prints the names of failed tests (and of aborted test runs), then one line "N passed, N failed[, N skipped]".
+Prints the names of failed tests with the first lines of their error messages (and the aborted test runs), then one
+line "N passed, N failed[, N skipped]". CI keeps only the tail of the output, so the reason a test failed is said here.
 Exit status: 0 if at least one test ran and none failed, 1 otherwise.
 """
 import pathlib
@@ -12,6 +13,21 @@ NS = "{http://microsoft.com/schemas/VisualStudio/TeamTest/2010}"
 # TRX outcomes that mean "did not pass". Anything else but Passed counts as skipped (NotExecuted is how VSTest
 # records a skipped test).
 FAILED = {"Failed", "Error", "Timeout", "Aborted"}
+
+
+# How much of a failed test's error message and stack trace to print under its name.
+MESSAGE_LINES = 8
+STACK_LINES = 4
+
+
+def error_excerpt(result: ET.Element) -> str:
+    """The first lines of a failed result's message and stack trace, indented under its name."""
+    info = result.find(f"{NS}Output/{NS}ErrorInfo")
+    if info is None:
+        return ""
+    message = (info.findtext(f"{NS}Message") or "").strip().splitlines()[:MESSAGE_LINES]
+    stack = (info.findtext(f"{NS}StackTrace") or "").strip().splitlines()[:STACK_LINES]
+    return "".join(f"\n    {line.strip()}" for line in message + stack if line.strip())
 
 
 def main() -> int:
@@ -32,7 +48,7 @@ def main() -> int:
                 passed += 1
             elif outcome in FAILED:
                 file_failed += 1
-                failed_names.append(result.get("testName", "?"))
+                failed_names.append(result.get("testName", "?") + error_excerpt(result))
             else:
                 skipped += 1
         failed += file_failed

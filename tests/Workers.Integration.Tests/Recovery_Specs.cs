@@ -142,6 +142,8 @@ public sealed class Recovery_Specs
         var terms = fleet.StubbornTerms();
         Assert.Contains(terms, t => t.RunId == cancelled && t.Pid == pids[cancelled]);
         Assert.DoesNotContain(terms, t => t.RunId == superseded);
+        // The agent is gone before its worker's report reaches the saga, so wait for the row rather than read it at once.
+        await fleet.WaitForTerminalAsync([cancelled], TimeSpan.FromSeconds(30), Ct);
         Assert.Equal("Cancelled", (await fleet.GetRunAsync(cancelled, Ct)).State);
     }
 
