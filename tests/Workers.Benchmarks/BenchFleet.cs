@@ -131,6 +131,8 @@ public sealed class BenchFleet : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(hosts);
         Vhost = await RabbitMqTestVhost.CreateAsync(cancellationToken);
+        if (hosts.QueuePolicy is { } policy)
+            await Vhost.SetQueuePolicyAsync("bench-queues", ".*", policy, cancellationToken);
         Database = await PostgresTestDatabase.CreateAsync(cancellationToken);
         var agents = WriteAgents(Directory);
 

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 
 namespace Workers.Benchmarks;
 
@@ -99,6 +100,12 @@ public sealed class BenchmarkOptions
     /// <summary><c>--agent-floor-runs</c>: runs of the agent floor (the noop agent alone).</summary>
     public int AgentFloorRuns { get; set; } = 10_000;
 
+    /// <summary>
+    /// <c>--queue-policy JSON</c>: a RabbitMQ policy definition each fleet round puts on its vhost's queues before the
+    /// fleet starts, e.g. <c>{"queue-mode":"lazy"}</c>, to measure a broker setting; null keeps the broker's defaults.
+    /// </summary>
+    public JsonElement? QueuePolicy { get; set; }
+
     /// <summary><c>--keep-logs</c>: keep each round's directory (process logs, agents file) and say where.</summary>
     public bool KeepLogs { get; set; }
 
@@ -136,6 +143,8 @@ public sealed class BenchmarkOptions
           --w6-rate R         W6 submissions per second (default: half the W1 median measured in this invocation)
           --w6-seconds S      W6 paced submission time that is measured (default 20)
           --w6-warmup S       W6 paced submission time before it, reported apart (default 75; 0 measures from a cold start)
+          --queue-policy J    put this RabbitMQ policy definition (a JSON object, e.g. '{"queue-mode":"lazy"}') on every
+                              queue of each fleet round's vhost (default: none, the broker's defaults)
           --keep-logs         keep each round's process logs (e.g. with Logging__LogLevel__Workers=Debug set)
           --doc PATH          write the report here (default docs/benchmarks.md)
           --no-doc            print the report only
@@ -198,6 +207,7 @@ public sealed class BenchmarkOptions
                 case "--w6-rate": options.LatencyRate = Rate(); break;
                 case "--w6-seconds": options.LatencySeconds = Number(1, 3_600); break;
                 case "--w6-warmup": options.LatencyWarmupSeconds = Number(0, 3_600); break;
+                case "--queue-policy": options.QueuePolicy = PolicyDefinition(Value()); break;
                 case "--keep-logs": options.KeepLogs = true; break;
                 case "--doc": options.DocPath = Value(); break;
                 case "--no-doc": options.NoDoc = true; break;
@@ -205,5 +215,19 @@ public sealed class BenchmarkOptions
             }
         }
         return options;
+    }
+
+    static JsonElement PolicyDefinition(string text)
+    {
+        try
+        {
+            var definition = JsonDocument.Parse(text).RootElement;
+            if (definition.ValueKind == JsonValueKind.Object && definition.EnumerateObject().Any())
+                return definition.Clone();
+        }
+        catch (JsonException)
+        {
+        }
+        throw new ArgumentException($"--queue-policy must be a JSON object of policy keys, e.g. '{{\"queue-mode\":\"lazy\"}}', not '{text}'.");
     }
 }

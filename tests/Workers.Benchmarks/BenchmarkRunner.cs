@@ -17,6 +17,7 @@ public static class BenchmarkRunner
         }
 
         using var hosts = HostBuild.Snapshot();
+        hosts.QueuePolicy = options.QueuePolicy;
         var machine = await MachineInfo.CollectAsync(hosts, cancellationToken);
         var path = options.DocPath ?? Path.Combine(RepoPaths.Root, "docs", "benchmarks.md");
         double? throughput = null;

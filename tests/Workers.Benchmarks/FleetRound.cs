@@ -152,7 +152,8 @@ public static class FleetRound
         return array;
     }
 
-    static void AddCpu(Dictionary<Figure, double> figures, BenchFleet fleet, CpuSnapshot before, CpuSnapshot after, double seconds)
+    /// <summary>Each part of the fleet's CPU over a window, in cores; the machine's too.</summary>
+    internal static void AddCpu(Dictionary<Figure, double> figures, BenchFleet fleet, CpuSnapshot before, CpuSnapshot after, double seconds)
     {
         var workers = fleet.Workers.Select(w => w.Pid).ToHashSet();
         var orchestrator = fleet.Orchestrator.Pid;

@@ -28,6 +28,12 @@ public sealed class HostBuild : IDisposable
     /// <summary>The <c>workers</c> CLI (for <c>workers dev</c>, the embedded mode); null if it is not built.</summary>
     public string? CliDll { get; }
 
+    /// <summary>
+    /// A RabbitMQ policy definition (<c>--queue-policy</c>) every fleet round puts on all the queues of its vhost before
+    /// the hosts start; null keeps the broker's defaults.
+    /// </summary>
+    public System.Text.Json.JsonElement? QueuePolicy { get; set; }
+
     /// <summary>When the copied hosts were built (the newer dll's time), for the report.</summary>
     public string BuiltAt { get; }
 

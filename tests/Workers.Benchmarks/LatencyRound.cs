@@ -33,6 +33,12 @@ public static class LatencyRound
         {
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"latency round {round}: {warm:N0} warm-up and {measured:N0} measured runs at {rate:0.#} runs/s"));
             var ids = Enumerable.Range(0, n).Select(_ => NewId.NextGuid()).ToArray();
+            // Messages and commits are counted over every paced run, warm-up included (the same pace throughout): the
+            // broker's counters refresh every few seconds, too coarse to cut out the measured window alone.
+            await Task.Delay(BrokerCounters.Refresh, cancellationToken);
+            var brokerBefore = await BrokerCounters.ReadAsync(fleet.Vhost, cancellationToken);
+            var ownBefore = database.OwnTransactions;
+            var (commitsBefore, _) = await database.TransactionCountsAsync(cancellationToken);
             var publishedAt = new DateTimeOffset[n];
             var pending = new List<Task>(n);
             var clock = Stopwatch.StartNew();
@@ -64,6 +70,14 @@ public static class LatencyRound
                 TimeSpan.FromSeconds(options.RoundTimeoutSeconds), $"all {n:N0} runs terminal", cancellationToken);
 
             var allRows = await database.RowsAsync(ids, cancellationToken);
+            // As in W1, the counters are read with the fleet stopped: PostgreSQL counts a session's last transactions
+            // only when it ends, and the broker's figures lag.
+            await fleet.StopProcessesAsync(cancellationToken);
+            var own = database.OwnTransactions - ownBefore;
+            await database.DisposeAsync(); // its session must end too (disposing it again, after the round, does nothing)
+            var (commits, _) = await RunDatabase.SettledTransactionCountsAsync(fleet.Database, cancellationToken);
+            await Task.Delay(BrokerCounters.Refresh, cancellationToken);
+            var broker = await BrokerCounters.ReadAsync(fleet.Vhost, cancellationToken) - brokerBefore;
             var index = ids.Select((id, i) => (id, i)).ToDictionary(x => x.id, x => x.i);
             var rows = allRows.Where(r => index[r.RunId] >= warm).ToList();
             var started = rows.Where(r => r.StartedAt is not null).ToList();
@@ -89,8 +103,11 @@ public static class LatencyRound
                 [LatencyFigures.WarmupP99] = Stats.Percentile(warmLatency, 0.99),
                 [LatencyFigures.CpuMachine] = busy / Math.Max((pacedFor - measuredFrom).TotalSeconds, 1e-3),
                 [LatencyFigures.CpuPerRun] = busy * 1000 / Math.Max(1, n - warm),
+                [Figures.PublishesPerRun] = broker.Published / (double)n,
+                [Figures.CommitsPerRun] = (commits - commitsBefore - own) / (double)n,
                 [LatencyFigures.NotSucceeded] = allRows.Count(r => r.State != "Succeeded") + (n - allRows.Count),
             };
+            FleetRound.AddCpu(figures, fleet, cpuAtMeasured, cpuPaced, (pacedFor - measuredFrom).TotalSeconds);
             progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"latency round {round}: submit → start p50 {figures[LatencyFigures.P50]:0.0} ms, p99 {figures[LatencyFigures.P99]:0.0} ms " +
                 $"at {figures[LatencyFigures.AchievedRate]:0.#} runs/s"));
@@ -127,5 +144,6 @@ public static class LatencyFigures
 
     public static readonly IReadOnlyList<Figure> All =
         [TargetRate, AchievedRate, Runs, P50, P99, Max, IntakeP50, IntakeP99, SagaP50, SagaP99, WarmupRuns, WarmupP50, WarmupP99, CpuMachine, CpuPerRun,
-            NotSucceeded, Figures.LoadBefore];
+            Figures.CpuOrchestrator, Figures.CpuWorkers, Figures.CpuAgents, Figures.CpuBroker, Figures.CpuPostgres, Figures.CpuBench, Figures.CpuOther,
+            Figures.PublishesPerRun, Figures.CommitsPerRun, NotSucceeded, Figures.LoadBefore];
 }

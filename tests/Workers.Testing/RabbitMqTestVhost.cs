@@ -95,6 +95,21 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
         return await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken);
     }
 
+    /// <summary>
+    /// Puts a policy on this vhost (<c>PUT /api/policies/{vhost}/{name}</c>): <paramref name="definition"/> applies to the
+    /// queues whose names match <paramref name="pattern"/>, e.g. <c>{"queue-mode":"lazy"}</c>. Queues declared before or
+    /// after take it alike, which is why broker settings such as a queue's mode belong in a policy.
+    /// </summary>
+    public async Task SetQueuePolicyAsync(string name, string pattern, JsonElement definition, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentException.ThrowIfNullOrEmpty(pattern);
+        var path = $"api/policies/{Escape(Name)}/{Escape(name)}";
+        using var response = await Http.PutAsJsonAsync(new Uri(path, UriKind.Relative),
+            new { pattern, definition, priority = 0, apply_to = "queues" }, cancellationToken);
+        await EnsureSuccessAsync(response, $"PUT {path}", cancellationToken);
+    }
+
     /// <summary>Deletes the vhost and everything in it. Failures are ignored: cleanup must not hide the test's own outcome.</summary>
     public async ValueTask DisposeAsync()
     {
