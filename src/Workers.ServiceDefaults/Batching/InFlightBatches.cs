@@ -16,16 +16,17 @@ namespace Workers.ServiceDefaults.Batching;
 /// <param name="maxInFlight">Sends at once. One batches the most; two lets a new item leave while the previous send waits.</param>
 /// <param name="take">How many of the waiting items (oldest first) the next send carries; at least one is taken.</param>
 /// <param name="sendAsync">Sends one batch; it must not throw (it answers each item itself).</param>
-/// <param name="isUrgent">Which items never wait for company; null: all of them.</param>
+/// <param name="isUrgent">Which items never wait for company; null: all of them (nothing waits).</param>
 /// <param name="patience">How long, from its arrival, the oldest waiting item waits for an urgent one when none is waiting.</param>
 public sealed class InFlightBatches<T>(int maxInFlight, Func<IReadOnlyList<T>, int> take, Func<List<T>, Task> sendAsync,
-    Func<T, bool>? isUrgent = null, TimeSpan patience = default)
+    Predicate<T>? isUrgent = null, TimeSpan patience = default)
 {
     readonly Lock _gate = new();
     readonly List<T> _waiting = [];
+    // Arrival times of the waiting items, kept only when some may wait (a patience): the oldest one's time bounds the wait.
     readonly List<long> _addedAt = [];
+    readonly bool _lingers = patience > TimeSpan.Zero && isUrgent is not null;
     int _sending;
-    int _urgentWaiting;
     TaskCompletionSource? _urgentArrived;
 
     public void Add(T item)
@@ -35,11 +36,11 @@ public sealed class InFlightBatches<T>(int maxInFlight, Func<IReadOnlyList<T>, i
         lock (_gate)
         {
             _waiting.Add(item);
-            _addedAt.Add(Stopwatch.GetTimestamp());
-            if (IsUrgent(item))
+            if (_lingers)
             {
-                _urgentWaiting++;
-                (wake, _urgentArrived) = (_urgentArrived, null);
+                _addedAt.Add(Stopwatch.GetTimestamp());
+                if (isUrgent!(item))
+                    (wake, _urgentArrived) = (_urgentArrived, null);
             }
             if (_sending < maxInFlight)
             {
@@ -51,8 +52,6 @@ public sealed class InFlightBatches<T>(int maxInFlight, Func<IReadOnlyList<T>, i
         if (start)
             _ = SendWhileWaitingAsync();
     }
-
-    bool IsUrgent(T item) => isUrgent is null || isUrgent(item);
 
     async Task SendWhileWaitingAsync()
     {
@@ -67,7 +66,7 @@ public sealed class InFlightBatches<T>(int maxInFlight, Func<IReadOnlyList<T>, i
                     _sending--;
                     return;
                 }
-                var left = _urgentWaiting == 0 ? patience - Stopwatch.GetElapsedTime(_addedAt[0]) : TimeSpan.Zero;
+                var left = _lingers && !_waiting.Exists(isUrgent!) ? patience - Stopwatch.GetElapsedTime(_addedAt[0]) : TimeSpan.Zero;
                 if (left > TimeSpan.Zero)
                 {
                     _urgentArrived ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -78,8 +77,8 @@ public sealed class InFlightBatches<T>(int maxInFlight, Func<IReadOnlyList<T>, i
                     var count = Math.Clamp(take(_waiting), 1, _waiting.Count);
                     batch = _waiting.GetRange(0, count);
                     _waiting.RemoveRange(0, count);
-                    _addedAt.RemoveRange(0, count);
-                    _urgentWaiting -= batch.Count(IsUrgent);
+                    if (_lingers)
+                        _addedAt.RemoveRange(0, count);
                 }
             }
             if (company is not null)
