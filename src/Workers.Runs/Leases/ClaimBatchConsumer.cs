@@ -24,8 +24,8 @@ public sealed class ClaimBatchConsumer(RunStore store, RunLifecycle lifecycle) :
         var claims = request.Claims ?? [];
         var judged = claims.Take(MaxClaims).Where(c => c is not null).ToList();
         var successes = (request.Succeeded ?? []).Where(r => r is not null).ToList();
-        var runs = await store.LoadManyAsync(judged.Select(c => c.RunId).Concat(successes.Select(r => r.RunId)).ToHashSet(), context.CancellationToken)
-            .ConfigureAwait(false);
+        var runs = await store.LoadManyForUpdateAsync(judged.Select(c => c.RunId).Concat(successes.Select(r => r.RunId)).ToHashSet(),
+            !context.IsFirstTry(), context.CancellationToken).ConfigureAwait(false);
 
         var granted = new List<RunClaimed>();
         var refused = new List<ClaimRejected>();

@@ -19,6 +19,7 @@ public sealed class RunStore : IAsyncDisposable
     readonly string _insertSql;
     readonly string _updateSql;
     readonly RunInsertGroup _inserts;
+    readonly RunRowCache _copies = new();
 
     public RunStore(SqlDialect dialect, string connectionString)
     {
@@ -44,14 +45,50 @@ public sealed class RunStore : IAsyncDisposable
     }
 
     /// <summary>
+    /// The run with this id, to be changed and written back: the copy of what this store last wrote of it where it has one
+    /// (<see cref="RunRowCache"/>), else the row. Pass <paramref name="fresh"/> to read the row whatever: on a retry after a
+    /// conflict, or for a redelivered message.
+    /// </summary>
+    public Task<RunState?> LoadForUpdateAsync(Guid runId, bool fresh, CancellationToken cancellationToken = default) =>
+        !fresh && _copies.Get(runId) is { } copy ? Task.FromResult<RunState?>(copy) : LoadAsync(runId, cancellationToken);
+
+    /// <summary>
+    /// The runs with these ids that exist, by id, to be changed and written back with <see cref="UpdateAllAsync"/>: copies
+    /// where this store has them, the rest in one query (see <see cref="LoadForUpdateAsync"/>).
+    /// </summary>
+    public async Task<Dictionary<Guid, RunState>> LoadManyForUpdateAsync(IReadOnlyCollection<Guid> runIds, bool fresh,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runIds);
+        if (fresh || !_copies.Serving)
+            return await LoadManyAsync(runIds, cancellationToken).ConfigureAwait(false);
+        var copies = new Dictionary<Guid, RunState>(runIds.Count);
+        List<Guid>? missing = null;
+        foreach (var runId in runIds)
+        {
+            if (_copies.Get(runId) is { } copy)
+                copies[runId] = copy;
+            else
+                (missing ??= []).Add(runId);
+        }
+        if (missing is null)
+            return copies;
+        var runs = await LoadManyAsync(missing, cancellationToken).ConfigureAwait(false);
+        foreach (var (runId, run) in copies)
+            runs[runId] = run;
+        return runs;
+    }
+
+    /// <summary>
     /// Inserts a new run, together with the others asked for meanwhile (<see cref="RunInsertGroup"/>); a run with the same
     /// id already there is a concurrency conflict (the retry loads it).
     /// </summary>
-    public Task InsertAsync(RunState run, CancellationToken cancellationToken = default)
+    public async Task InsertAsync(RunState run, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(run);
         run.Version = 1;
-        return _inserts.InsertAsync(run, cancellationToken);
+        await _inserts.InsertAsync(run, cancellationToken).ConfigureAwait(false);
+        _copies.Written([run]);
     }
 
     async Task<bool> InsertOneAsync(RunState run)
@@ -115,8 +152,17 @@ public sealed class RunStore : IAsyncDisposable
     public async Task UpdateAsync(RunState run, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(run);
-        await using var command = _dataSource.CreateCommand();
-        await WriteVersionedAsync(command, run, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await using var command = _dataSource.CreateCommand();
+            await WriteVersionedAsync(command, run, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            _copies.Failed([run], ex is ConcurrencyException ? run : null);
+            throw;
+        }
+        _copies.Written([run]);
     }
 
     /// <summary>
@@ -201,6 +247,7 @@ public sealed class RunStore : IAsyncDisposable
             return;
         }
         var readAt = runs.Select(r => r.Version).ToArray();
+        RunState? stale = null;
         try
         {
             // In key order, as the heartbeat's renewals, so two batches that share rows lock them in the same order.
@@ -209,11 +256,10 @@ public sealed class RunStore : IAsyncDisposable
             await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             var affected = await ExecuteEachAsync(connection, transaction, _updateSql, ordered, PrepareVersionedWrite, cancellationToken)
                 .ConfigureAwait(false);
-            for (var i = 0; i < ordered.Count; i++)
-            {
-                if (affected[i] == 0)
-                    throw Changed(ordered[i], ordered[i].Version - 1);
-            }
+            for (var i = 0; i < ordered.Count && stale is null; i++)
+                stale = affected[i] == 0 ? ordered[i] : null;
+            if (stale is not null)
+                throw Changed(stale, stale.Version - 1);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -221,12 +267,15 @@ public sealed class RunStore : IAsyncDisposable
             // The transaction rolled back: the runs written before the failure are not written either.
             for (var i = 0; i < runs.Count; i++)
                 runs[i].Version = readAt[i];
+            _copies.Failed(runs, stale);
             throw;
         }
+        _copies.Written(runs);
     }
 
     public async Task DeleteAsync(Guid runId, CancellationToken cancellationToken = default)
     {
+        _copies.Forget([runId]);
         await using var command = _dataSource.CreateCommand("DELETE FROM runs WHERE run_id = @run_id");
         command.AddParameter("run_id", Dialect.ToDb(runId));
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -325,6 +374,7 @@ public sealed class RunStore : IAsyncDisposable
                 QueuedAt = reader.IsDBNull(9) ? null : Dialect.ReadTime(reader, 9),
             });
         }
+        _copies.Forget(due.Select(d => d.RunId));
         return due;
     }
 
@@ -338,6 +388,18 @@ public sealed class RunStore : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(runs);
         if (runs.Count == 0)
             return;
+        try
+        {
+            await PostponeAllAsync(runs, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _copies.Forget(runs.Select(r => r.RunId));
+        }
+    }
+
+    async Task PostponeAllAsync(IReadOnlyCollection<(Guid RunId, int Attempt, DateTimeOffset RedispatchAt)> runs, CancellationToken cancellationToken)
+    {
         if (Dialect.Provider == StoreProvider.Postgres)
         {
             // One statement for the whole batch: a deep backlog postpones thousands of timers a minute.
@@ -414,6 +476,7 @@ public sealed class RunStore : IAsyncDisposable
 
         await UpsertWorkerAsync(connection, transaction, heartbeat, now, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        _copies.Forget(renewed);
         return lost;
     }
 

@@ -60,9 +60,10 @@ sealed class SqlSagaRepositoryContext<TMessage> : ConsumeContextScope<TMessage>,
     {
         // A submission's first delivery is almost always of a run never seen, so its read is skipped: if the run exists
         // after all, the insert conflicts, and the retry (attempt 1 and on) reads the row and handles the duplicate.
-        if (typeof(TMessage) == typeof(Contracts.SubmitRun) && context.GetRetryAttempt() == 0 && !context.ReceiveContext.Redelivered)
+        var firstTry = context.IsFirstTry();
+        if (typeof(TMessage) == typeof(Contracts.SubmitRun) && firstTry)
             return default!;
-        var instance = await store.LoadAsync(correlationId, CancellationToken).ConfigureAwait(false);
+        var instance = await store.LoadForUpdateAsync(correlationId, !firstTry, CancellationToken).ConfigureAwait(false);
         return instance is null
             ? default!
             : await factory.CreateSagaConsumeContext(store, context, instance, SagaConsumeContextMode.Load).ConfigureAwait(false);
@@ -81,4 +82,13 @@ sealed class SqlSagaRepositoryContext<TMessage> : ConsumeContextScope<TMessage>,
     public Task<SagaConsumeContext<RunState, T>> CreateSagaConsumeContext<T>(ConsumeContext<T> consumeContext, RunState instance, SagaConsumeContextMode mode)
         where T : class =>
         factory.CreateSagaConsumeContext(store, consumeContext, instance, mode);
+}
+
+static class FirstTryExtensions
+{
+    /// <summary>
+    /// The message's first delivery and first try: not a retry after a conflict or a failure, nor a redelivery after a
+    /// crash. Only then may a write start from what this orchestrator last wrote instead of the row.
+    /// </summary>
+    public static bool IsFirstTry(this ConsumeContext context) => context.GetRetryAttempt() == 0 && !context.ReceiveContext.Redelivered;
 }

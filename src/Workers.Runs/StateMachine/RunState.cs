@@ -124,5 +124,8 @@ public sealed class RunState : SagaStateMachineInstance, ISagaVersion
         _ => null,
     };
 
+    /// <summary>A copy of every column (all values or immutable strings, so a shallow copy is a full one).</summary>
+    internal RunState Copy() => (RunState)MemberwiseClone();
+
     static DateTimeOffset? Earliest(DateTimeOffset? a, DateTimeOffset? b) => a is null ? b : b is null ? a : a < b ? a : b;
 }

@@ -16,7 +16,8 @@ public sealed class SuccessBatchConsumer(RunStore store, RunLifecycle lifecycle)
     {
         ArgumentNullException.ThrowIfNull(context);
         var results = (context.Message.Results ?? []).Where(r => r is not null).ToList();
-        var runs = await store.LoadManyAsync(results.Select(r => r.RunId).ToHashSet(), context.CancellationToken).ConfigureAwait(false);
+        var runs = await store.LoadManyForUpdateAsync(results.Select(r => r.RunId).ToHashSet(), !context.IsFirstTry(), context.CancellationToken)
+            .ConfigureAwait(false);
         var changed = new List<RunState>();
         Keep(lifecycle, results, runs, changed);
         await store.UpdateAllAsync(changed, context.CancellationToken).ConfigureAwait(false);

@@ -10,14 +10,20 @@ public sealed class StoreFixture : IAsyncDisposable
     readonly PostgresTestDatabase? _postgres;
     readonly string? _sqliteDirectory;
 
-    StoreFixture(RunStore store, PostgresTestDatabase? postgres, string? sqliteDirectory)
+    readonly string _connectionString;
+
+    StoreFixture(RunStore store, string connectionString, PostgresTestDatabase? postgres, string? sqliteDirectory)
     {
         Store = store;
+        _connectionString = connectionString;
         _postgres = postgres;
         _sqliteDirectory = sqliteDirectory;
     }
 
     public RunStore Store { get; }
+
+    /// <summary>A second store on the same database: what another orchestrator sees and writes. The caller disposes it.</summary>
+    public RunStore OpenAnother() => new(Store.Dialect, _connectionString);
 
     public static async Task<StoreFixture> CreateAsync(string provider)
     {
@@ -25,13 +31,13 @@ public sealed class StoreFixture : IAsyncDisposable
         if (provider == nameof(StoreProvider.Postgres))
         {
             var database = await PostgresTestDatabase.CreateAsync(TestContext.Current.CancellationToken);
-            fixture = new StoreFixture(new RunStore(SqlDialect.For(StoreProvider.Postgres), database.ConnectionString), database, null);
+            fixture = new StoreFixture(new RunStore(SqlDialect.For(StoreProvider.Postgres), database.ConnectionString), database.ConnectionString, database, null);
         }
         else
         {
             var directory = Directory.CreateTempSubdirectory("workers-store-").FullName;
-            var store = new RunStore(SqlDialect.For(StoreProvider.Sqlite), $"Data Source={Path.Combine(directory, "runs.db")}");
-            fixture = new StoreFixture(store, null, directory);
+            var connectionString = $"Data Source={Path.Combine(directory, "runs.db")}";
+            fixture = new StoreFixture(new RunStore(SqlDialect.For(StoreProvider.Sqlite), connectionString), connectionString, null, directory);
         }
         await new SchemaMigrator(fixture.Store).MigrateAsync(TestContext.Current.CancellationToken);
         return fixture;
