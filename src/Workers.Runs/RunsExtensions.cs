@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Workers.Runs;
 using Workers.Runs.Admission;
@@ -40,7 +41,7 @@ public static class RunsExtensions
         services.TryAddSingleton(sp =>
         {
             var options = sp.GetRequiredService<IOptions<RunStoreOptions>>().Value;
-            return new RunStore(SqlDialect.For(options.Provider), options.ConnectionString!);
+            return new RunStore(SqlDialect.For(options.Provider), options.ConnectionString!, sp.GetService<ILogger<RunStore>>());
         });
         services.TryAddSingleton<RunEventStore>();
         services.TryAddSingleton<LiveRuntimeMonitor>();

@@ -24,19 +24,32 @@ public sealed class ClaimBatchConsumer(RunStore store, RunLifecycle lifecycle) :
         var claims = request.Claims ?? [];
         var judged = claims.Take(MaxClaims).Where(c => c is not null).ToList();
         var successes = (request.Succeeded ?? []).Where(r => r is not null).ToList();
-        var runs = await store.LoadManyForUpdateAsync(judged.Select(c => c.RunId).Concat(successes.Select(r => r.RunId)).ToHashSet(),
-            !context.IsFirstTry(), context.CancellationToken).ConfigureAwait(false);
+        var ids = judged.Select(c => c.RunId).Concat(successes.Select(r => r.RunId)).ToHashSet();
+        var runs = await store.LoadManyForUpdateAsync(ids, !context.IsFirstTry(), context.CancellationToken).ConfigureAwait(false);
+        var decided = Decide(request, judged, successes, runs);
+        // A copy of a row may justify a write (the write's version check catches a stale one), never the lack of one.
+        if (decided.Unwritten.Exists(store.IsCopy))
+        {
+            runs = await store.ReadAgainAsync(runs, context.CancellationToken).ConfigureAwait(false);
+            decided = Decide(request, judged, successes, runs);
+        }
+        foreach (var extra in claims.Skip(MaxClaims).Where(c => c is not null))
+            decided.Refused.Add(RunLifecycle.ClaimRefused(extra.RunId, extra.Attempt, "Unknown", $"more than {MaxClaims} claims in one request; claim it again"));
 
-        var granted = new List<RunClaimed>();
-        var refused = new List<ClaimRejected>();
-        var changed = new List<RunState>();
+        await store.UpdateAllAsync(decided.Changed, context.CancellationToken).ConfigureAwait(false);
+        await context.RespondAsync(new RunsClaimed { Granted = decided.Granted, Rejected = decided.Refused }).ConfigureAwait(false);
+    }
+
+    Decisions Decide(ClaimRuns request, List<RunClaim> claims, List<RunSucceeded> successes, Dictionary<Guid, RunState> runs)
+    {
+        var decided = new Decisions();
         // The successes first, so a claim of a run that one of them has just ended is refused.
-        SuccessBatchConsumer.Keep(lifecycle, successes, runs, changed);
-        foreach (var claim in judged)
+        SuccessBatchConsumer.Keep(lifecycle, successes, runs, decided.Changed, decided.Unwritten);
+        foreach (var claim in claims)
         {
             if (!runs.TryGetValue(claim.RunId, out var run))
             {
-                refused.Add(RunLifecycle.UnknownRunClaimRejected(claim.RunId, claim.Attempt));
+                decided.Refused.Add(RunLifecycle.UnknownRunClaimRejected(claim.RunId, claim.Attempt));
                 continue;
             }
             var verdict = ClaimJudge.Judge(run, claim.Attempt, claim.ClaimId);
@@ -45,21 +58,28 @@ public sealed class ClaimBatchConsumer(RunStore store, RunLifecycle lifecycle) :
                 case ClaimOutcome.Grant:
                     lifecycle.GrantLease(run, claim.ClaimId, request.WorkerId, request.WorkerAddress);
                     run.CurrentState = RunStates.Running;
-                    changed.Add(run);
-                    granted.Add(lifecycle.Claimed(run));
+                    decided.Changed.Add(run);
+                    decided.Granted.Add(lifecycle.Claimed(run));
                     break;
                 case ClaimOutcome.Reaffirm:
-                    granted.Add(lifecycle.Claimed(run));
+                    decided.Unwritten.Add(run);
+                    decided.Granted.Add(lifecycle.Claimed(run));
                     break;
                 default:
-                    refused.Add(RunLifecycle.ClaimRefused(run, claim.Attempt, verdict.Reason));
+                    decided.Unwritten.Add(run);
+                    decided.Refused.Add(RunLifecycle.ClaimRefused(run, claim.Attempt, verdict.Reason));
                     break;
             }
         }
-        foreach (var extra in claims.Skip(MaxClaims).Where(c => c is not null))
-            refused.Add(RunLifecycle.ClaimRefused(extra.RunId, extra.Attempt, "Unknown", $"more than {MaxClaims} claims in one request; claim it again"));
+        return decided;
+    }
 
-        await store.UpdateAllAsync(changed, context.CancellationToken).ConfigureAwait(false);
-        await context.RespondAsync(new RunsClaimed { Granted = granted, Rejected = refused }).ConfigureAwait(false);
+    /// <summary>What one pass over the rows decided: the rows to write, the answers, and the rows judged without a write.</summary>
+    sealed class Decisions
+    {
+        public List<RunClaimed> Granted { get; } = [];
+        public List<ClaimRejected> Refused { get; } = [];
+        public List<RunState> Changed { get; } = [];
+        public List<RunState> Unwritten { get; } = [];
     }
 }

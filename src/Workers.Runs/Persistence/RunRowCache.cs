@@ -29,6 +29,7 @@ sealed class RunRowCache
 
     readonly Lock _lock = new();
     readonly TimeProvider _time;
+    readonly Action<int, int>? _paused;
     Dictionary<Guid, RunState> _current = [];
     Dictionary<Guid, RunState> _previous = [];
 
@@ -38,7 +39,13 @@ sealed class RunRowCache
     int _stale;
     DateTimeOffset _pausedUntil = DateTimeOffset.MinValue;
 
-    public RunRowCache(TimeProvider? time = null) => _time = time ?? TimeProvider.System;
+    /// <param name="time">The clock of the pause (the system's by default).</param>
+    /// <param name="paused">Told when copies pause: how many of how many writes from them were stale.</param>
+    public RunRowCache(TimeProvider? time = null, Action<int, int>? paused = null)
+    {
+        _time = time ?? TimeProvider.System;
+        _paused = paused;
+    }
 
     /// <summary>Whether copies are handed out now (false for <see cref="Cooldown"/> after too many stale ones).</summary>
     public bool Serving
@@ -62,6 +69,27 @@ sealed class RunRowCache
         }
         _handedOut.AddOrUpdate(copy, _handedOut);
         return copy;
+    }
+
+    /// <summary>Whether <paramref name="run"/> is a copy handed out by <see cref="Get"/> (and not written or checked since).</summary>
+    public bool IsHandedOut(RunState run) => _handedOut.TryGetValue(run, out _);
+
+    /// <summary>
+    /// A handed-out copy was compared with its row, read again: stale if the row's version moved on (or the row is gone,
+    /// <paramref name="rowVersion"/> null), and then dropped.
+    /// </summary>
+    public void Checked(RunState copy, int? rowVersion)
+    {
+        lock (_lock)
+        {
+            var stale = rowVersion != copy.Version;
+            Judge(copy, stale);
+            if (stale)
+            {
+                _current.Remove(copy.CorrelationId);
+                _previous.Remove(copy.CorrelationId);
+            }
+        }
     }
 
     /// <summary>The rows were written as they are now: hold a copy of each (ended runs are let go).</summary>
@@ -137,6 +165,7 @@ sealed class RunRowCache
             _pausedUntil = _time.GetUtcNow() + Cooldown;
             _current.Clear();
             _previous.Clear();
+            _paused?.Invoke(_stale, _writes);
         }
         _writes = 0;
         _stale = 0;

@@ -2,6 +2,8 @@ using System.Data.Common;
 using System.Globalization;
 using System.Text;
 using MassTransit;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Workers.Contracts;
 using Workers.Runs.StateMachine;
 
@@ -12,18 +14,23 @@ namespace Workers.Runs.Persistence;
 /// row's version (optimistic concurrency); writers outside the saga (heartbeats, the sweeper) bump it too, so
 /// no transition is ever lost to a stale write.
 /// </summary>
-public sealed class RunStore : IAsyncDisposable
+public sealed partial class RunStore : IAsyncDisposable
 {
     readonly DbDataSource _dataSource;
     readonly string _loadSql;
     readonly string _insertSql;
     readonly string _updateSql;
     readonly RunInsertGroup _inserts;
-    readonly RunRowCache _copies = new();
+    readonly RunRowCache _copies;
 
-    public RunStore(SqlDialect dialect, string connectionString)
+    /// <param name="dialect">PostgreSQL or SQLite.</param>
+    /// <param name="connectionString">The ADO.NET connection string of the database.</param>
+    /// <param name="logger">Where the store says when it stops starting writes from its copies for a while.</param>
+    public RunStore(SqlDialect dialect, string connectionString, ILogger<RunStore>? logger = null)
     {
         ArgumentNullException.ThrowIfNull(dialect);
+        _copies = new RunRowCache(paused: (stale, writes) => LogCopiesPaused(logger ?? NullLogger<RunStore>.Instance, stale, writes,
+            RunRowCache.Cooldown.TotalSeconds));
         Dialect = dialect;
         _dataSource = dialect.CreateDataSource(connectionString);
         _loadSql = $"SELECT {RunColumns.SelectList} FROM runs WHERE run_id = {dialect.Placeholder(1, "run_id")}";
@@ -77,6 +84,26 @@ public sealed class RunStore : IAsyncDisposable
         foreach (var (runId, run) in copies)
             runs[runId] = run;
         return runs;
+    }
+
+    /// <summary>Whether <paramref name="run"/> came from this store's copies rather than from the table.</summary>
+    public bool IsCopy(RunState run) => _copies.IsHandedOut(run);
+
+    /// <summary>
+    /// The rows of <paramref name="loaded"/> read again from the table. A copy may justify a write, whose version check
+    /// catches a stale copy, but not a decision to write nothing (a success ignored, a claim refused): such a decision is
+    /// made again on the rows.
+    /// </summary>
+    public async Task<Dictionary<Guid, RunState>> ReadAgainAsync(IReadOnlyDictionary<Guid, RunState> loaded, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(loaded);
+        var rows = await LoadManyAsync([.. loaded.Keys], cancellationToken).ConfigureAwait(false);
+        foreach (var (runId, run) in loaded)
+        {
+            if (_copies.IsHandedOut(run))
+                _copies.Checked(run, rows.TryGetValue(runId, out var row) ? row.Version : null);
+        }
+        return rows;
     }
 
     /// <summary>
@@ -622,6 +649,10 @@ public sealed class RunStore : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _dataSource.DisposeAsync();
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "{Stale} of the last {Writes} writes from this orchestrator's copies of rows " +
+        "found the row changed by another writer (another orchestrator?); rows are read before every write for the next {Seconds} s")]
+    static partial void LogCopiesPaused(ILogger logger, int stale, int writes, double seconds);
 }
 
 /// <summary>Why a heartbeat did not renew a lease, where the worker needs to tell the cases apart.</summary>

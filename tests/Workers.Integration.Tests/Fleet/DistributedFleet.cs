@@ -16,6 +16,7 @@ public sealed class DistributedFleet : IAsyncDisposable
 {
     readonly List<ManagedProcess> _workers = [];
     readonly List<ManagedProcess> _retiredOrchestrators = [];
+    readonly List<ManagedProcess> _moreOrchestrators = [];
     readonly string _directory;
 
     DistributedFleet(RabbitMqTestVhost vhost, PostgresTestDatabase database, string directory, ManagedProcess orchestrator, Uri api)
@@ -57,9 +58,9 @@ public sealed class DistributedFleet : IAsyncDisposable
     }
 
     static ManagedProcess StartOrchestrator(RabbitMqTestVhost vhost, PostgresTestDatabase database, string directory, Uri api,
-        IReadOnlyDictionary<string, string>? settings)
+        IReadOnlyDictionary<string, string>? settings, string name = "orchestrator")
     {
-        var options = Options("orchestrator", vhost, database, directory);
+        var options = Options(name, vhost, database, directory);
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
             options.Environment[key] = value;
         return ManagedProcess.StartDotnet(RepoPaths.OrchestratorDll, ["--urls", api.ToString()], options);
@@ -73,6 +74,19 @@ public sealed class DistributedFleet : IAsyncDisposable
         _retiredOrchestrators.Add(Orchestrator);
         Orchestrator = StartOrchestrator(Vhost, Database, _directory, Api.BaseAddress!, settings);
         await Orchestrator.WaitForHttpOkAsync(new Uri(Api.BaseAddress!, "health/ready"), TimeSpan.FromSeconds(60), cancellationToken);
+    }
+
+    /// <summary>
+    /// Starts one more orchestrator on the same vhost and database, with an API of its own, and waits until it is ready: the
+    /// orchestrators then compete for the saga's queue.
+    /// </summary>
+    public async Task<Uri> AddOrchestratorAsync(CancellationToken cancellationToken)
+    {
+        var api = new Uri($"http://127.0.0.1:{FreePort.Get()}/");
+        var orchestrator = StartOrchestrator(Vhost, Database, _directory, api, null, $"orchestrator-{_moreOrchestrators.Count + 2}");
+        _moreOrchestrators.Add(orchestrator);
+        await orchestrator.WaitForHttpOkAsync(new Uri(api, "health/ready"), TimeSpan.FromSeconds(60), cancellationToken);
+        return api;
     }
 
     /// <summary>Starts a worker process and waits until it shows in the registry.</summary>
@@ -331,6 +345,8 @@ public sealed class DistributedFleet : IAsyncDisposable
         foreach (var worker in _workers)
             await worker.DisposeAsync();
         await Orchestrator.DisposeAsync();
+        foreach (var more in _moreOrchestrators)
+            await more.DisposeAsync();
         foreach (var retired in _retiredOrchestrators)
             await retired.DisposeAsync();
         await Database.DisposeAsync();

@@ -197,6 +197,27 @@ public sealed class ClaimBatch_Specs
         Assert.Equal("moved by someone else", (await store.Store.LoadAsync(b.CorrelationId, Ct))!.LastError);
     }
 
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_claim_the_orchestrators_stale_copy_would_refuse_is_judged_again_on_the_row(string provider)
+    {
+        await using var store = await StoreFixture.CreateAsync(provider);
+        await using var other = store.OpenAnother();
+        await using var fleet = await BatchFleet.StartAsync(store.Store);
+        // Inserted here, so this store holds a copy of attempt 1; another orchestrator then queued attempt 2.
+        var run = await fleet.AddAsync(RunStates.Queued);
+        var next = (await other.LoadAsync(run.CorrelationId, Ct))!;
+        next.Attempt = 2;
+        await other.UpdateAsync(next, Ct);
+
+        var answer = await fleet.Batcher.ClaimAsync(run.CorrelationId, 2);
+
+        var granted = Assert.IsType<RunClaimed>(answer.Granted);
+        Assert.Equal(2, granted.Attempt);
+        var row = (await store.Store.LoadAsync(run.CorrelationId, Ct))!;
+        Assert.Equal((RunStates.Running, 2, granted.LeaseId), (row.CurrentState, row.Attempt, row.LeaseId));
+    }
+
     static (string State, string Reason) Refusal(ClaimAnswer answer)
     {
         Assert.Null(answer.Granted);

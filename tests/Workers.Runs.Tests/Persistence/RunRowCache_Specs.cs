@@ -127,14 +127,17 @@ public sealed class RunRowCache_Specs
     public void Copies_pause_for_a_while_once_more_than_a_tenth_of_a_window_of_writes_from_them_were_stale()
     {
         var time = new ManualTime();
-        var copies = new RunRowCache(time);
+        var told = new List<(int Stale, int Writes)>();
+        var copies = new RunRowCache(time, (stale, writes) => told.Add((stale, writes)));
 
         // A tenth stale, exactly: copies go on.
         WriteFromCopies(copies, RunRowCache.Window, stale: RunRowCache.Window / 10);
         Assert.True(copies.Serving);
+        Assert.Empty(told);
 
         WriteFromCopies(copies, RunRowCache.Window, stale: (RunRowCache.Window / 10) + 1);
         Assert.False(copies.Serving);
+        Assert.Equal([((RunRowCache.Window / 10) + 1, RunRowCache.Window)], told);
         var run = StoreFixture.NewRun(Now);
         copies.Written([run]);
         Assert.Null(copies.Get(run.CorrelationId));

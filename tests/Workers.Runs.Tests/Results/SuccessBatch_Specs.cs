@@ -79,6 +79,28 @@ public sealed class SuccessBatch_Specs
             Assert.Equal(RunStates.Succeeded, (await StateAndOutput(store, run)).State);
     }
 
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_success_the_orchestrators_stale_copy_would_ignore_is_judged_again_on_the_row_and_kept(string provider)
+    {
+        await using var store = await StoreFixture.CreateAsync(provider);
+        await using var other = store.OpenAnother();
+        await using var fleet = await BatchFleet.StartAsync(store.Store);
+        // Inserted here, so this store holds a copy of the queued row; then claimed through another orchestrator.
+        var run = await fleet.AddAsync(RunStates.Queued);
+        var claimed = (await other.LoadAsync(run.CorrelationId, Ct))!;
+        claimed.CurrentState = RunStates.Running;
+        claimed.ClaimId = Guid.NewGuid();
+        claimed.LeaseId = Guid.NewGuid();
+        claimed.LeaseExpiresAt = DateTimeOffset.UtcNow.AddMinutes(1);
+        await other.UpdateAsync(claimed, Ct);
+
+        await fleet.Harness.Bus.Publish(new RunsSucceeded { Results = [Success(claimed, "done")] }, Ct);
+
+        await WaitForStateAsync(store, run, RunStates.Succeeded);
+        Assert.Equal((RunStates.Succeeded, "done"), await StateAndOutput(store, run));
+    }
+
     internal static RunSucceeded Success(RunState run, string output) => new()
     {
         RunId = run.CorrelationId,
