@@ -53,7 +53,7 @@ sealed class RunRowCache
         get
         {
             lock (_lock)
-                return _time.GetUtcNow() >= _pausedUntil;
+                return !Paused;
         }
     }
 
@@ -63,7 +63,7 @@ sealed class RunRowCache
         RunState copy;
         lock (_lock)
         {
-            if (_time.GetUtcNow() < _pausedUntil || !(_current.TryGetValue(runId, out var held) || _previous.TryGetValue(runId, out held)))
+            if (Paused || !(_current.TryGetValue(runId, out var held) || _previous.TryGetValue(runId, out held)))
                 return null;
             copy = held.Copy();
         }
@@ -85,10 +85,7 @@ sealed class RunRowCache
             var stale = rowVersion != copy.Version;
             Judge(copy, stale);
             if (stale)
-            {
-                _current.Remove(copy.CorrelationId);
-                _previous.Remove(copy.CorrelationId);
-            }
+                Drop(copy.CorrelationId);
         }
     }
 
@@ -102,8 +99,7 @@ sealed class RunRowCache
                 Judge(run, stale: false);
                 if (RunStates.IsTerminal(run.CurrentState) || Text(run) > MaxRowText)
                 {
-                    _current.Remove(run.CorrelationId);
-                    _previous.Remove(run.CorrelationId);
+                    Drop(run.CorrelationId);
                     continue;
                 }
                 if (_current.Count >= Capacity / 2 && !_current.ContainsKey(run.CorrelationId))
@@ -131,8 +127,7 @@ sealed class RunRowCache
                     Judge(run, stale: true);
                 else
                     _handedOut.Remove(run);
-                _current.Remove(run.CorrelationId);
-                _previous.Remove(run.CorrelationId);
+                Drop(run.CorrelationId);
             }
         }
     }
@@ -143,12 +138,17 @@ sealed class RunRowCache
         lock (_lock)
         {
             foreach (var runId in runIds)
-            {
-                _current.Remove(runId);
-                _previous.Remove(runId);
-            }
+                Drop(runId);
         }
     }
+
+    void Drop(Guid runId)
+    {
+        _current.Remove(runId);
+        _previous.Remove(runId);
+    }
+
+    bool Paused => _time.GetUtcNow() < _pausedUntil;
 
     /// <summary>Counts a write from a handed-out copy, and pauses the copies when too many of a window were stale.</summary>
     void Judge(RunState run, bool stale)

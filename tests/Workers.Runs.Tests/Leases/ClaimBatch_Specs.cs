@@ -202,13 +202,10 @@ public sealed class ClaimBatch_Specs
     public async Task A_claim_the_orchestrators_stale_copy_would_refuse_is_judged_again_on_the_row(string provider)
     {
         await using var store = await StoreFixture.CreateAsync(provider);
-        await using var other = store.OpenAnother();
         await using var fleet = await BatchFleet.StartAsync(store.Store);
         // Inserted here, so this store holds a copy of attempt 1; another orchestrator then queued attempt 2.
         var run = await fleet.AddAsync(RunStates.Queued);
-        var next = (await other.LoadAsync(run.CorrelationId, Ct))!;
-        next.Attempt = 2;
-        await other.UpdateAsync(next, Ct);
+        await store.WriteElsewhereAsync(run.CorrelationId, r => r.Attempt = 2);
 
         var answer = await fleet.Batcher.ClaimAsync(run.CorrelationId, 2);
 

@@ -51,9 +51,7 @@ public sealed class RunRowCache_Specs
         var untouched = StoreFixture.NewRun(Now);
         await fixture.Store.InsertAsync(run, Ct);
         await fixture.Store.InsertAsync(untouched, Ct);
-        var elsewhere = (await other.LoadAsync(run.CorrelationId, Ct))!;
-        elsewhere.Steps = 5;
-        await other.UpdateAsync(elsewhere, Ct);
+        await fixture.WriteElsewhereAsync(run.CorrelationId, r => r.Steps = 5);
 
         var copies = await fixture.Store.LoadManyForUpdateAsync([run.CorrelationId, untouched.CorrelationId], fresh: false, Ct);
         Assert.Equal((1, 0), (copies[run.CorrelationId].Version, copies[run.CorrelationId].Steps));

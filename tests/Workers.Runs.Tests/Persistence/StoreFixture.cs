@@ -25,6 +25,16 @@ public sealed class StoreFixture : IAsyncDisposable
     /// <summary>A second store on the same database: what another orchestrator sees and writes. The caller disposes it.</summary>
     public RunStore OpenAnother() => new(Store.Dialect, _connectionString);
 
+    /// <summary>Changes a run's row through another store, as another orchestrator would; returns the row as written.</summary>
+    public async Task<RunState> WriteElsewhereAsync(Guid runId, Action<RunState> change)
+    {
+        await using var other = OpenAnother();
+        var row = (await other.LoadAsync(runId, TestContext.Current.CancellationToken))!;
+        change(row);
+        await other.UpdateAsync(row, TestContext.Current.CancellationToken);
+        return row;
+    }
+
     public static async Task<StoreFixture> CreateAsync(string provider)
     {
         StoreFixture fixture;

@@ -84,16 +84,16 @@ public sealed class SuccessBatch_Specs
     public async Task A_success_the_orchestrators_stale_copy_would_ignore_is_judged_again_on_the_row_and_kept(string provider)
     {
         await using var store = await StoreFixture.CreateAsync(provider);
-        await using var other = store.OpenAnother();
         await using var fleet = await BatchFleet.StartAsync(store.Store);
         // Inserted here, so this store holds a copy of the queued row; then claimed through another orchestrator.
         var run = await fleet.AddAsync(RunStates.Queued);
-        var claimed = (await other.LoadAsync(run.CorrelationId, Ct))!;
-        claimed.CurrentState = RunStates.Running;
-        claimed.ClaimId = Guid.NewGuid();
-        claimed.LeaseId = Guid.NewGuid();
-        claimed.LeaseExpiresAt = DateTimeOffset.UtcNow.AddMinutes(1);
-        await other.UpdateAsync(claimed, Ct);
+        var claimed = await store.WriteElsewhereAsync(run.CorrelationId, r =>
+        {
+            r.CurrentState = RunStates.Running;
+            r.ClaimId = Guid.NewGuid();
+            r.LeaseId = Guid.NewGuid();
+            r.LeaseExpiresAt = DateTimeOffset.UtcNow.AddMinutes(1);
+        });
 
         await fleet.Harness.Bus.Publish(new RunsSucceeded { Results = [Success(claimed, "done")] }, Ct);
 
