@@ -9,7 +9,7 @@ namespace Workers.Benchmarks;
 
 /// <summary>
 /// W6, dispatch latency at half the maximum rate: no-op runs submitted at a steady pace (half the W1 median, or <c>--w6-rate</c>)
-/// to the same fleet as W1, for <c>--w6-warmup</c> and then <c>--w6-seconds</c>; latency is submit (the benchmark's publish) → start
+/// to the same fleet as W1, for a warm-up (at least <c>--w6-warmup</c>, then until the fleet keeps pace) and then <c>--w6-seconds</c>; latency is submit (the benchmark's publish) → start
 /// (the saga's <c>started_at</c>). The figures are of the runs after the warm-up, a fleet in steady state; the warm-up's own
 /// latency is reported beside them, as what a freshly started fleet gives at this rate.
 /// </summary>
@@ -17,8 +17,9 @@ public static class LatencyRound
 {
     public static string Title =>
         "W6, dispatch latency at half the maximum rate: no-op runs published one by one at a fixed pace (half the W1 runs/s median measured in the same " +
-        "invocation, or `--w6-rate`), on the W1 fleet (`--workers` × `--slots`): first for `--w6-warmup` seconds, while the fresh processes compile " +
-        "(JIT tier-up), then for `--w6-seconds`, the runs measured. Latency = the saga's `started_at` − the moment the benchmark began that run's " +
+        "invocation, or `--w6-rate`), on the W1 fleet (`--workers` × `--slots`): first a warm-up of at least `--w6-warmup` seconds, while the fresh " +
+        "processes compile (JIT tier-up), and then until the fleet keeps pace (every run published over a second before has started; at most " +
+        "`--w6-warmup-max` seconds), then for `--w6-seconds`, the runs measured. Latency = the saga's `started_at` − the moment the benchmark began that run's " +
         "publish (same machine, same clock).";
 
     public static async Task<Dictionary<Figure, double>> RunAsync(BenchmarkOptions options, HostBuild hosts, int round, double rate, TextWriter progress,
@@ -26,37 +27,49 @@ public static class LatencyRound
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(progress);
-        var warm = (int)Math.Ceiling(rate * options.LatencyWarmupSeconds);
+        var minimumWarm = (int)Math.Ceiling(rate * options.LatencyWarmupSeconds);
+        var maximumWarm = options.LatencyWarmupSeconds == 0 ? 0 : (int)Math.Ceiling(rate * Math.Max(options.LatencyWarmupSeconds, options.LatencyWarmupMaxSeconds));
         var measured = Math.Max(1, (int)Math.Ceiling(rate * options.LatencySeconds));
-        var n = warm + measured;
         return await Fault.InFleetAsync(options, hosts, "latency", round, options.Workers, options.Slots, progress, async (fleet, database, bus) =>
         {
-            progress.WriteLine(string.Create(CultureInfo.InvariantCulture, $"latency round {round}: {warm:N0} warm-up and {measured:N0} measured runs at {rate:0.#} runs/s"));
-            var ids = Enumerable.Range(0, n).Select(_ => NewId.NextGuid()).ToArray();
+            progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"latency round {round}: {minimumWarm:N0}-{maximumWarm:N0} warm-up runs (until the fleet keeps pace), then {measured:N0} measured, at {rate:0.#} runs/s"));
+            var ids = Enumerable.Range(0, maximumWarm + measured).Select(_ => NewId.NextGuid()).ToArray();
             // Messages and commits are counted over every paced run, warm-up included (the same pace throughout): the
             // broker's counters refresh every few seconds, too coarse to cut out the measured window alone.
             await Task.Delay(BrokerCounters.Refresh, cancellationToken);
             var brokerBefore = await BrokerCounters.ReadAsync(fleet.Vhost, cancellationToken);
             var ownBefore = database.OwnTransactions;
             var (commitsBefore, _) = await database.TransactionCountsAsync(cancellationToken);
-            var publishedAt = new DateTimeOffset[n];
-            var pending = new List<Task>(n);
+            var publishedAt = new DateTimeOffset[ids.Length];
+            var pending = new List<Task>(ids.Length);
             var clock = Stopwatch.StartNew();
+            using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var pace = new PaceWatch(database, ids, publishedAt, clock, TimeSpan.FromSeconds(options.LatencyWarmupSeconds));
+            var watching = maximumWarm > minimumWarm ? pace.WatchAsync(stopWatching.Token) : Task.CompletedTask;
             CpuSnapshot? cpuAtMeasured = null;
             var measuredFrom = TimeSpan.Zero;
+            var warm = -1;
+            var n = ids.Length;
             for (var i = 0; i < n; i++)
             {
                 // Paced against the start, not the previous publish, so a late tick does not slow the whole series.
                 var due = TimeSpan.FromSeconds(i / rate);
                 if (due - clock.Elapsed is { TotalMilliseconds: > 1 } wait)
                     await Task.Delay(wait, cancellationToken);
-                if (i == warm)
+                // The warm-up lasts at least --w6-warmup, then until the fleet keeps pace (a cold fleet falls behind
+                // while it compiles, and a backlog drains slowly at a pace near its capacity), at most --w6-warmup-max.
+                if (warm < 0 && i >= minimumWarm && (pace.KeptPaceAt is not null || i >= maximumWarm))
                 {
+                    warm = i;
+                    n = warm + measured;
                     // How busy the machine is at this pace: the measured publishes' window, read from /proc/stat.
                     cpuAtMeasured = CpuSnapshot.Take();
                     measuredFrom = clock.Elapsed;
+                    await stopWatching.CancelAsync();
                 }
                 publishedAt[i] = DateTimeOffset.UtcNow;
+                pace.Published(i + 1);
                 pending.Add(SubmitLoad.PublishAsync(bus, new SubmitRun { RunId = ids[i], Agent = BenchFleet.Agent, Input = "bench", Priority = Random.Shared.Next(0, 10) },
                     cancellationToken));
                 if (i % 64 == 0)
@@ -64,6 +77,11 @@ public static class LatencyRound
             }
             var pacedFor = clock.Elapsed;
             var cpuPaced = CpuSnapshot.Take();
+            await watching;
+            ids = ids[..n];
+            if (pace.KeptPaceAt is null && maximumWarm > minimumWarm)
+                progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"latency round {round}: the fleet had not kept pace after {measuredFrom.TotalSeconds:0} s of warm-up (--w6-warmup-max); measuring anyway, with its backlog"));
             var busy = cpuPaced.MachineBusySeconds - cpuAtMeasured!.MachineBusySeconds;
             await Task.WhenAll(pending);
             await Fault.WaitAsync(async () => await database.TerminalCountAsync(ids, cancellationToken) == n, fleet, null,
@@ -99,6 +117,8 @@ public static class LatencyRound
                 [LatencyFigures.SagaP50] = Stats.Percentile(saga, 0.50),
                 [LatencyFigures.SagaP99] = Stats.Percentile(saga, 0.99),
                 [LatencyFigures.WarmupRuns] = warm,
+                [LatencyFigures.WarmupSeconds] = measuredFrom.TotalSeconds,
+                [LatencyFigures.KeptPaceAfter] = pace.KeptPaceAt?.TotalSeconds ?? double.NaN,
                 [LatencyFigures.WarmupP50] = Stats.Percentile(warmLatency, 0.50),
                 [LatencyFigures.WarmupP99] = Stats.Percentile(warmLatency, 0.99),
                 [LatencyFigures.CpuMachine] = busy / Math.Max((pacedFor - measuredFrom).TotalSeconds, 1e-3),
@@ -132,9 +152,14 @@ public static class LatencyFigures
     public static readonly Figure SagaP50 = new("w6_saga_p50_ms", "accepted → start p50, ms", 1, "`started_at − submitted_at`: dispatch queue, claim and lease.");
     public static readonly Figure SagaP99 = new("w6_saga_p99_ms", "accepted → start p99, ms", 1, "As above, 99th percentile.");
     public static readonly Figure WarmupRuns = new("w6_warmup_runs", "warm-up runs (not in the figures above)", 0,
-        "Target rate × `--w6-warmup`: submitted at the same pace to the freshly started fleet before the measured runs.");
+        "Submitted at the same pace to the freshly started fleet before the measured runs: at least target rate × `--w6-warmup`.");
+    public static readonly Figure WarmupSeconds = new("w6_warmup_s", "warm-up length, s", 1,
+        "At least `--w6-warmup`; longer when the fleet had not yet kept pace then, at most `--w6-warmup-max`.");
+    public static readonly Figure KeptPaceAfter = new("w6_kept_pace_s", "fresh fleet kept pace after, s", 1,
+        "From the first publish until every run published over a second before had started, checked once a second after `--w6-warmup`; " +
+        "– when it did not happen within `--w6-warmup-max` (the measured runs then include a backlog).");
     public static readonly Figure WarmupP50 = new("w6_warmup_p50_ms", "warm-up: submit → start p50, ms", 1,
-        "The same latency for the warm-up runs: what a fleet gives at this rate in its first `--w6-warmup` seconds, while its processes compile.");
+        "The same latency for the warm-up runs: what a fleet gives at this rate in its first seconds, while its processes compile.");
     public static readonly Figure WarmupP99 = new("w6_warmup_p99_ms", "warm-up: submit → start p99, ms", 1, "As above, 99th percentile.");
     public static readonly Figure CpuMachine = new("w6_cpu_machine", "CPU, whole machine busy while measured (cores)", 2,
         "From /proc/stat, first measured publish → last publish: how close to saturated this pace keeps the machine.");
@@ -143,7 +168,7 @@ public static class LatencyFigures
     public static readonly Figure NotSucceeded = new("w6_not_succeeded", "runs not Succeeded", 0, "Warm-up and measured runs; should be 0.");
 
     public static readonly IReadOnlyList<Figure> All =
-        [TargetRate, AchievedRate, Runs, P50, P99, Max, IntakeP50, IntakeP99, SagaP50, SagaP99, WarmupRuns, WarmupP50, WarmupP99, CpuMachine, CpuPerRun,
+        [TargetRate, AchievedRate, Runs, P50, P99, Max, IntakeP50, IntakeP99, SagaP50, SagaP99, WarmupRuns, WarmupSeconds, KeptPaceAfter, WarmupP50, WarmupP99, CpuMachine, CpuPerRun,
             Figures.CpuOrchestrator, Figures.CpuWorkers, Figures.CpuAgents, Figures.CpuBroker, Figures.CpuPostgres, Figures.CpuBench, Figures.CpuOther,
             Figures.PublishesPerRun, Figures.CommitsPerRun, NotSucceeded, Figures.LoadBefore];
 }

@@ -135,6 +135,18 @@ public sealed class RunDatabase : IAsyncDisposable
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 
+    /// <summary>Which of these runs have not started (no lease granted yet, <c>started_at</c> unset), or are not in the table yet.</summary>
+    public async Task<List<Guid>> NotStartedAsync(IReadOnlyCollection<Guid> runIds, CancellationToken cancellationToken)
+    {
+        await using var command = Command("SELECT id FROM unnest(@ids) AS given(id) WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = given.id AND started_at IS NOT NULL)");
+        command.Parameters.AddWithValue("ids", runIds.ToArray());
+        var ids = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            ids.Add(reader.GetGuid(0));
+        return ids;
+    }
+
     /// <summary>How many of these runs are terminal.</summary>
     public async Task<long> TerminalCountAsync(IReadOnlyCollection<Guid> runIds, CancellationToken cancellationToken)
     {
