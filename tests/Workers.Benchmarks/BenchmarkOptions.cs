@@ -62,6 +62,9 @@ public sealed class BenchmarkOptions
     /// </summary>
     public int LatencyWarmupMaxSeconds { get; set; } = 300;
 
+    /// <summary><c>--w6-csv</c>: append every W6 run's times to this CSV file (see <see cref="RunTimesCsv"/>); null writes none.</summary>
+    public string? LatencyCsvPath { get; set; }
+
     /// <summary>
     /// <c>--warmup-runs</c>: runs W1 submits and waits for before each measured round, so it measures a running fleet and not
     /// the fresh processes' JIT tier-up.
@@ -151,6 +154,7 @@ public sealed class BenchmarkOptions
           --w6-seconds S      W6 paced submission time that is measured (default 20)
           --w6-warmup S       W6 paced submission time before it, reported apart (default 75; 0 measures from a cold start)
           --w6-warmup-max S   and after that, until the fleet keeps pace, but no longer than S (default 300)
+          --w6-csv PATH       append each W6 run's times to this CSV (round, warm-up or measured, priority, latencies)
           --queue-policy J    put this RabbitMQ policy definition (a JSON object, e.g. '{"queue-mode":"lazy"}') on every
                               queue of each fleet round's vhost (default: none, the broker's defaults)
           --keep-logs         keep each round's process logs (e.g. with Logging__LogLevel__Workers=Debug set)
@@ -216,6 +220,7 @@ public sealed class BenchmarkOptions
                 case "--w6-seconds": options.LatencySeconds = Number(1, 3_600); break;
                 case "--w6-warmup": options.LatencyWarmupSeconds = Number(0, 3_600); break;
                 case "--w6-warmup-max": options.LatencyWarmupMaxSeconds = Number(0, 3_600); break;
+                case "--w6-csv": options.LatencyCsvPath = Value(); break;
                 case "--queue-policy": options.QueuePolicy = PolicyDefinition(Value()); break;
                 case "--keep-logs": options.KeepLogs = true; break;
                 case "--doc": options.DocPath = Value(); break;

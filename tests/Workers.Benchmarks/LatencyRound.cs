@@ -42,6 +42,7 @@ public static class LatencyRound
             var ownBefore = database.OwnTransactions;
             var (commitsBefore, _) = await database.TransactionCountsAsync(cancellationToken);
             var publishedAt = new DateTimeOffset[ids.Length];
+            var priorities = ids.Select(_ => Random.Shared.Next(0, 10)).ToArray();
             var pending = new List<Task>(ids.Length);
             var clock = Stopwatch.StartNew();
             using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -70,7 +71,7 @@ public static class LatencyRound
                 }
                 publishedAt[i] = DateTimeOffset.UtcNow;
                 pace.Published(i + 1);
-                pending.Add(SubmitLoad.PublishAsync(bus, new SubmitRun { RunId = ids[i], Agent = BenchFleet.Agent, Input = "bench", Priority = Random.Shared.Next(0, 10) },
+                pending.Add(SubmitLoad.PublishAsync(bus, new SubmitRun { RunId = ids[i], Agent = BenchFleet.Agent, Input = "bench", Priority = priorities[i] },
                     cancellationToken));
                 if (i % 64 == 0)
                     fleet.ThrowIfAnyExited();
@@ -104,6 +105,8 @@ public static class LatencyRound
             var saga = Fault.Sorted(started.Select(r => (r.StartedAt!.Value - r.SubmittedAt).TotalMilliseconds));
             var warmLatency = Fault.Sorted(allRows.Where(r => index[r.RunId] < warm && r.StartedAt is not null)
                 .Select(r => (r.StartedAt!.Value - publishedAt[index[r.RunId]]).TotalMilliseconds));
+            if (options.LatencyCsvPath is { } csv)
+                await RunTimesCsv.AppendAsync(csv, round, warm, allRows.Select(r => (index[r.RunId], r)), publishedAt, priorities, cancellationToken);
             var figures = new Dictionary<Figure, double>
             {
                 [LatencyFigures.TargetRate] = rate,
