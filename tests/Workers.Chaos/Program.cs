@@ -96,11 +96,13 @@ namespace Workers.Chaos
             return string.Join(Environment.NewLine, lines);
         }
 
-        /// <summary>Merges these results into the machine's result file (latest per scenario) and regenerates docs/chaos.md.</summary>
+        /// <summary>
+        /// Merges these results into docs/chaos-results.json (latest per scenario) and regenerates docs/chaos.md from it. The
+        /// file is kept in the repository, so running one scenario on a fresh machine keeps the others' latest rows.
+        /// </summary>
         public static string Save(IReadOnlyList<ScenarioResult> results)
         {
-            var store = Path.Combine(Path.GetTempPath(), "workers-chaos", "results.json");
-            Directory.CreateDirectory(Path.GetDirectoryName(store)!);
+            var store = Path.Combine(RepoPaths.Root, "docs", "chaos-results.json");
             var all = File.Exists(store) ? JsonSerializer.Deserialize<List<ScenarioResult>>(File.ReadAllText(store), Json) ?? [] : [];
             all.RemoveAll(r => results.Any(n => n.Scenario == r.Scenario));
             all.AddRange(results);
@@ -154,7 +156,7 @@ namespace Workers.Chaos
                 run `service … restart` on the machine's shared servers (root needed), and first wait (polling every 10 s, up
                 to 10 min) while a `workers-bench` process is running. Every process's full output and the agent's
                 execution log are kept under `$TMPDIR/workers-chaos/<timestamp>/<scenario>/`; this file is regenerated
-                from the latest result of each scenario (`$TMPDIR/workers-chaos/results.json`).
+                from the latest result of each scenario, kept in [chaos-results.json](chaos-results.json).
 
                 ## Scenarios
 
