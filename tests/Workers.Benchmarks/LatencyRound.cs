@@ -29,6 +29,8 @@ public static class LatencyRound
         ArgumentNullException.ThrowIfNull(progress);
         var minimumWarm = (int)Math.Ceiling(rate * options.LatencyWarmupSeconds);
         var maximumWarm = options.LatencyWarmupSeconds == 0 ? 0 : (int)Math.Ceiling(rate * Math.Max(options.LatencyWarmupSeconds, options.LatencyWarmupMaxSeconds));
+        // Whether the warm-up may go on past its minimum, until the fleet keeps pace.
+        var waitsForPace = maximumWarm > minimumWarm;
         var measured = Math.Max(1, (int)Math.Ceiling(rate * options.LatencySeconds));
         return await Fault.InFleetAsync(options, hosts, "latency", round, options.Workers, options.Slots, progress, async (fleet, database, bus) =>
         {
@@ -47,7 +49,7 @@ public static class LatencyRound
             var clock = Stopwatch.StartNew();
             using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var pace = new PaceWatch(database, ids, publishedAt, clock, TimeSpan.FromSeconds(options.LatencyWarmupSeconds));
-            var watching = maximumWarm > minimumWarm ? pace.WatchAsync(stopWatching.Token) : Task.CompletedTask;
+            var watching = waitsForPace ? pace.WatchAsync(stopWatching.Token) : Task.CompletedTask;
             CpuSnapshot? cpuAtMeasured = null;
             var measuredFrom = TimeSpan.Zero;
             var warm = -1;
@@ -80,7 +82,7 @@ public static class LatencyRound
             var cpuPaced = CpuSnapshot.Take();
             await watching;
             ids = ids[..n];
-            if (pace.KeptPaceAt is null && maximumWarm > minimumWarm)
+            if (pace.KeptPaceAt is null && waitsForPace)
                 progress.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"latency round {round}: the fleet had not kept pace after {measuredFrom.TotalSeconds:0} s of warm-up (--w6-warmup-max); measuring anyway, with its backlog"));
             var busy = cpuPaced.MachineBusySeconds - cpuAtMeasured!.MachineBusySeconds;

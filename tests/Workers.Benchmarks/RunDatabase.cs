@@ -119,11 +119,7 @@ public sealed class RunDatabase : IAsyncDisposable
     {
         await using var command = Command("SELECT run_id FROM runs WHERE current_state = 'Running' AND worker_id = @w");
         command.Parameters.AddWithValue("w", workerId);
-        var ids = new List<Guid>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-            ids.Add(reader.GetGuid(0));
-        return ids;
+        return await IdsAsync(command, cancellationToken);
     }
 
     /// <summary>How many of these runs are in this state.</summary>
@@ -140,11 +136,7 @@ public sealed class RunDatabase : IAsyncDisposable
     {
         await using var command = Command("SELECT id FROM unnest(@ids) AS given(id) WHERE NOT EXISTS (SELECT 1 FROM runs WHERE run_id = given.id AND started_at IS NOT NULL)");
         command.Parameters.AddWithValue("ids", runIds.ToArray());
-        var ids = new List<Guid>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-            ids.Add(reader.GetGuid(0));
-        return ids;
+        return await IdsAsync(command, cancellationToken);
     }
 
     /// <summary>How many of these runs are terminal.</summary>
@@ -173,11 +165,7 @@ public sealed class RunDatabase : IAsyncDisposable
         await using var command = Command("SELECT run_id FROM runs WHERE run_id = ANY(@ids) AND current_state = @s");
         command.Parameters.AddWithValue("ids", runIds.ToArray());
         command.Parameters.AddWithValue("s", state);
-        var ids = new List<Guid>();
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        while (await reader.ReadAsync(cancellationToken))
-            ids.Add(reader.GetGuid(0));
-        return ids;
+        return await IdsAsync(command, cancellationToken);
     }
 
     /// <summary>The worker registry's row of one worker: when the orchestrator last handled its heartbeat, and its leases then.</summary>
@@ -189,6 +177,15 @@ public sealed class RunDatabase : IAsyncDisposable
         if (!await reader.ReadAsync(cancellationToken))
             return null;
         return (reader.GetFieldValue<DateTimeOffset>(0), reader.GetInt32(1));
+    }
+
+    static async Task<List<Guid>> IdsAsync(NpgsqlCommand command, CancellationToken cancellationToken)
+    {
+        var ids = new List<Guid>();
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+            ids.Add(reader.GetGuid(0));
+        return ids;
     }
 
     NpgsqlCommand Command(string sql)
