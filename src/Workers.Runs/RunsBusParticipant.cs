@@ -2,6 +2,7 @@ using MassTransit;
 using MassTransit.Configuration;
 using MassTransit.Saga;
 using Workers.Runs.Activity;
+using Workers.Runs.Dispatch;
 using Workers.Runs.Leases;
 using Workers.Runs.Persistence;
 using Workers.Runs.StateMachine;
@@ -34,6 +35,7 @@ sealed class RunsBusParticipant : IBusParticipant
         configurator.AddConsumer<ClaimBatchConsumer>();
         configurator.AddConsumer<SuccessBatchConsumer>();
         configurator.AddConsumer<LeaseRenewalConsumer>();
+        configurator.AddConsumer<SlotOfferConsumer>();
         configurator.AddConsumer<RunActivityConsumer>();
         configurator.AddConsumer<CheckpointQueryConsumer>();
     }
@@ -70,6 +72,8 @@ sealed class RunsBusParticipant : IBusParticipant
         {
             e.UseMessageRetry(r => r.Exponential(10, TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(20)));
             e.ConfigureConsumer<LeaseRenewalConsumer>(context);
+            // Idle workers' offers of slots: kept in memory, so beside the renewals rather than behind the saga's traffic.
+            e.ConfigureConsumer<SlotOfferConsumer>(context);
         });
         configurator.ReceiveEndpoint(ActivityQueue, e =>
         {

@@ -48,6 +48,7 @@ public static class RunsExtensions
         services.TryAddSingleton<ILiveRuntimes>(sp => sp.GetRequiredService<LiveRuntimeMonitor>());
         services.TryAddSingleton<RunAdmission>();
         services.TryAddSingleton<DispatchProgress>();
+        services.TryAddSingleton<SlotOffers>();
         services.TryAddSingleton<RunLifecycle>();
 
         // Order matters: hosted services start in registration order, and these must finish before the bus starts.

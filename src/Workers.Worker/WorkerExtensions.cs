@@ -34,6 +34,8 @@ public static class WorkerExtensions
         services.TryAddSingleton<ConfirmedPublisher>();
         services.TryAddSingleton<ResultReporter>();
         services.TryAddSingleton<RunExecutor>();
+        services.TryAddSingleton<SlotOfferer>();
+        services.AddHostedService(sp => sp.GetRequiredService<SlotOfferer>());
         services.AddHostedService<HeartbeatService>();
         services.AddHostedService<LeaseWatchdog>();
         services.TryAddSingleton<ActivityReporter>();

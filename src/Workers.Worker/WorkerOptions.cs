@@ -46,6 +46,13 @@ public sealed class WorkerOptions
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan WorkspaceCloneTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>
+    /// While its queues are quiet, offer half of the free slots to the orchestrator, which then hands new runs straight to
+    /// this worker, leased as it accepts them, instead of sending them through the queue to be claimed
+    /// (<see cref="Intake.SlotOfferer"/>). Off: every run comes through the queue.
+    /// </summary>
+    public bool OfferIdleSlots { get; set; } = true;
+
     /// <summary>On shutdown, how long in-flight runs may take to finish before they are stopped.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(10);

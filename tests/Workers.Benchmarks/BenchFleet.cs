@@ -18,6 +18,12 @@ public sealed class BenchFleet : IAsyncDisposable
     /// <summary>The one line the noop agent prints: its result.</summary>
     public const string NoopResult = """{"type":"result","output":"ok"}""";
 
+    /// <summary>
+    /// W6's agent: the noop agent that reads the clock. <c>/bin/date</c> prints its result line with the moment it started
+    /// (ns since the epoch), so W6 measures submit → agent running, whatever path the run took to its worker.
+    /// </summary>
+    public const string ClockAgent = "noop-clock";
+
     /// <summary>The crash workload's agent: sleeps <see cref="CountSeconds"/> and logs each execution's start and end to <see cref="ExecutionLog"/>.</summary>
     public const string CountAgent = "count";
 
@@ -201,7 +207,7 @@ public sealed class BenchFleet : IAsyncDisposable
     /// <summary>Writes the agents file (and the scripts it names) into <paramref name="directory"/>; returns its path.</summary>
     internal static string WriteAgents(string directory)
     {
-        // noop: the cheapest run there is, one process that prints its result line and exits.
+        // noop: the cheapest run there is, one process that prints its result line and exits. noop-clock: the same, with the time.
         // count: as the integration tests' count agent, but it also logs the start, so executions cut short by a kill show.
         // hold: a run that stays running (sleep 60) until it is cancelled.
         // short: a 20 ms run (W2). idle: a run that only holds its slot (W5).
@@ -243,6 +249,11 @@ public sealed class BenchFleet : IAsyncDisposable
                 process:
                   command: /bin/echo
                   args: ['{{NoopResult}}']
+              noop-clock:
+                runtime: process
+                process:
+                  command: /bin/date
+                  args: ['+{"type":"result","output":"%s%N"}']
               count:
                 runtime: process
                 process:

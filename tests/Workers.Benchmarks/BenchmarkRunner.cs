@@ -54,7 +54,7 @@ public static class BenchmarkRunner
             if (!(rate > 0))
                 throw new InvalidOperationException("W6 has no rate: W1 measured nothing; give --w6-rate");
             await FaultAsync(options, hosts, machine, path, "latency", (o, h, r, p, c) => LatencyRound.RunAsync(o, h, r, rate, p, c),
-                LatencyFigures.All, LatencyFigures.P99, output, progress, cancellationToken);
+                LatencyFigures.All, LatencyFigures.AgentP99, output, progress, cancellationToken);
         }
         if (options.RunsBullMq)
         {

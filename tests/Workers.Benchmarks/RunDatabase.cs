@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 
 using Workers.Testing;
@@ -100,7 +101,7 @@ public sealed class RunDatabase : IAsyncDisposable
     public async Task<List<RunRow>> RowsAsync(IReadOnlyCollection<Guid> runIds, CancellationToken cancellationToken)
     {
         await using var command = Command(
-            "SELECT run_id, current_state, attempt, dispatch_count, submitted_at, started_at, finished_at FROM runs WHERE run_id = ANY(@ids)");
+            "SELECT run_id, current_state, attempt, dispatch_count, submitted_at, started_at, finished_at, output FROM runs WHERE run_id = ANY(@ids)");
         command.Parameters.AddWithValue("ids", runIds.ToArray());
         var rows = new List<RunRow>(runIds.Count);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -109,7 +110,8 @@ public sealed class RunDatabase : IAsyncDisposable
             rows.Add(new RunRow(reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2), reader.GetInt32(3),
                 reader.GetFieldValue<DateTimeOffset>(4),
                 reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
-                reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6)));
+                reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
+                reader.IsDBNull(7) ? null : reader.GetString(7)));
         }
         return rows;
     }
@@ -199,4 +201,10 @@ public sealed class RunDatabase : IAsyncDisposable
 
 /// <summary>What a round reads back about one run.</summary>
 public sealed record RunRow(Guid RunId, string State, int Attempt, int DispatchCount, DateTimeOffset SubmittedAt, DateTimeOffset? StartedAt,
-    DateTimeOffset? FinishedAt);
+    DateTimeOffset? FinishedAt, string? Output)
+{
+    /// <summary>When the agent started, by its own clock: the output of <see cref="BenchFleet.ClockAgent"/> (ns since the epoch).</summary>
+    public DateTimeOffset? AgentStartedAt => long.TryParse(Output, NumberStyles.None, CultureInfo.InvariantCulture, out var ns)
+        ? DateTimeOffset.UnixEpoch.AddTicks(ns / 100)
+        : null;
+}

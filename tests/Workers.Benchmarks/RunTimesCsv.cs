@@ -6,11 +6,11 @@ namespace Workers.Benchmarks;
 /// <summary>
 /// W6's runs one by one (<c>--w6-csv</c>), for reading a tail: when each run was published, at what priority, and how long
 /// it waited to be accepted and then to start. A burst of late runs at one moment is a stall; late runs of the lowest
-/// priorities, spread over many seconds, are a backlog draining.
+/// priorities, spread over many seconds, are a backlog draining. The run id joins a line to the fleet's logs (<c>--keep-logs</c>).
 /// </summary>
 public static class RunTimesCsv
 {
-    public const string Header = "round,phase,index,published_unix_ms,priority,intake_ms,accepted_to_start_ms,submit_to_start_ms,dispatch_count,attempt,state";
+    public const string Header = "round,phase,index,published_unix_ms,priority,intake_ms,accepted_to_start_ms,submit_to_start_ms,dispatch_count,attempt,state,run_id";
 
     /// <summary>Appends one line per run (the header first when the file is new or empty).</summary>
     /// <param name="path">The CSV file.</param>
@@ -37,7 +37,7 @@ public static class RunTimesCsv
                 : ",";
             text.AppendLine(string.Create(CultureInfo.InvariantCulture,
                 $"{round},{(index < firstMeasured ? "warmup" : "measured")},{index},{published.ToUnixTimeMilliseconds()},{priorities[index]}," +
-                $"{(row.SubmittedAt - published).TotalMilliseconds:0.0},{start},{row.DispatchCount},{row.Attempt},{row.State}"));
+                $"{(row.SubmittedAt - published).TotalMilliseconds:0.0},{start},{row.DispatchCount},{row.Attempt},{row.State},{row.RunId}"));
         }
         await File.AppendAllTextAsync(path, text.ToString(), cancellationToken);
     }

@@ -30,8 +30,8 @@ THROUGHPUT = [
     ("bullmq", "bull_w1_jobs_per_s", "peer:\nBullMQ W1"),
 ]
 LATENCY = [
-    ("latency", "w6_dispatch_p50_ms", "W6 start\np50\n(half rate)"),
-    ("latency", "w6_dispatch_p99_ms", "W6 start\np99\n(half rate)"),
+    ("latency", "w6_agent_p50_ms", "W6 agent\nstarted p50\n(half rate)"),
+    ("latency", "w6_agent_p99_ms", "W6 agent\nstarted p99\n(half rate)"),
     ("throughput", "dispatch_p50_ms", "W1 start\np50\n(backlog)"),
     ("throughput", "dispatch_p99_ms", "W1 start\np99\n(backlog)"),
     ("cancel", "cancel_cancelled_p50_ms", "W4 cancel\np50"),

@@ -20,7 +20,8 @@ public sealed class CrashGaps_Specs
         {
             ["Workers__FaultInjection__CrashBeforeSending"] = nameof(ExecuteRun),
         });
-        await fleet.AddWorkerAsync(slots: 2, Ct);
+        // A worker that offers no slots, so the run goes through the queue (the gap before a hand-over is the next spec's).
+        await fleet.AddWorkerAsync(slots: 2, Ct, settings: new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "false" });
 
         var id = await fleet.SubmitAsync("count", "after the gap", 5, Ct);
         Assert.NotEqual(0, await fleet.Orchestrator.WaitForExitAsync(TimeSpan.FromSeconds(30), Ct));
@@ -35,6 +36,32 @@ public sealed class CrashGaps_Specs
         var row = Assert.Single(await fleet.RowsAsync([id], Ct));
         Assert.Equal("Succeeded", row.State);
         Assert.Equal(1, row.Attempt);
+        Assert.Single(fleet.Executions(), e => e.RunId == id);
+    }
+
+    [Fact]
+    public async Task An_orchestrator_that_dies_after_leasing_a_run_to_an_offered_slot_but_before_handing_it_over_leaves_nothing_stuck()
+    {
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0.2, Ct, new Dictionary<string, string>
+        {
+            ["Workers__FaultInjection__CrashBeforeSending"] = nameof(RunAssigned),
+        });
+        await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1");
+        // Its first offer leaves as it starts; give it the moment to reach the orchestrator.
+        await Task.Delay(500, Ct);
+
+        var id = await fleet.SubmitAsync("count", "after the gap", 5, Ct);
+        Assert.NotEqual(0, await fleet.Orchestrator.WaitForExitAsync(TimeSpan.FromSeconds(30), Ct));
+        // The lease was committed and the worker never heard of it: nothing renews it.
+        var stranded = Assert.Single(await fleet.RowsAsync([id], Ct));
+        Assert.Equal(("Running", "worker-1"), (stranded.State, stranded.WorkerId));
+        Assert.Empty(fleet.Executions());
+
+        await fleet.RestartOrchestratorAsync(Ct);
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
+
+        var row = Assert.Single(await fleet.RowsAsync([id], Ct));
+        Assert.Equal(("Succeeded", 2), (row.State, row.Attempt));
         Assert.Single(fleet.Executions(), e => e.RunId == id);
     }
 

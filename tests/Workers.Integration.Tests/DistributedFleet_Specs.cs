@@ -151,6 +151,58 @@ public sealed class DistributedFleet_Specs
         Assert.Equal(("Succeeded", 1, "done first"), (row.State, row.Attempt, row.Output));
     }
 
+    [Fact]
+    public async Task An_idle_worker_has_new_runs_handed_to_it_without_a_dispatch_through_the_queue()
+    {
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
+        await fleet.AddWorkerAsync(slots: 4, Ct, "worker-1");
+        // Its first offer leaves as it starts; give it the moment to reach the orchestrator.
+        await Task.Delay(500, Ct);
+
+        var ids = new List<Guid>();
+        for (var i = 0; i < 5; i++)
+        {
+            ids.Add(await fleet.SubmitAsync("count", $"job {i}", 5, Ct));
+            await fleet.WaitForTerminalAsync([ids[^1]], TimeSpan.FromSeconds(30), Ct);
+        }
+
+        var rows = await fleet.RowsAsync(ids, Ct);
+        Assert.All(rows, r => Assert.Equal(("Succeeded", 1, "worker-1"), (r.State, r.Attempt, r.WorkerId)));
+        Assert.Equal([0, 0, 0, 0, 0], await DispatchCountsAsync(fleet, ids));
+        Assert.Equal(5, fleet.Executions().Count);
+    }
+
+    [Fact]
+    public async Task A_worker_that_offers_no_slots_has_every_run_come_through_the_queue()
+    {
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
+        await fleet.AddWorkerAsync(slots: 4, Ct, "worker-1", new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "false" });
+        await Task.Delay(500, Ct);
+
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await fleet.SubmitAsync("count", $"job {i}", 5, Ct));
+            await fleet.WaitForTerminalAsync([ids[^1]], TimeSpan.FromSeconds(30), Ct);
+        }
+
+        Assert.All(await fleet.RowsAsync(ids, Ct), r => Assert.Equal(("Succeeded", 1), (r.State, r.Attempt)));
+        Assert.Equal([1, 1, 1], await DispatchCountsAsync(fleet, ids));
+    }
+
+    /// <summary>How many times each run was sent to its runtime's queue, in the order of <paramref name="ids"/>.</summary>
+    static async Task<List<int>> DispatchCountsAsync(DistributedFleet fleet, List<Guid> ids)
+    {
+        await using var connection = await fleet.Database.OpenConnectionAsync(Ct);
+        await using var command = new NpgsqlCommand("SELECT run_id, dispatch_count FROM runs WHERE run_id = ANY(@ids)", connection);
+        command.Parameters.AddWithValue("ids", ids.ToArray());
+        var counts = new Dictionary<Guid, int>();
+        await using var reader = await command.ExecuteReaderAsync(Ct);
+        while (await reader.ReadAsync(Ct))
+            counts[reader.GetGuid(0)] = reader.GetInt32(1);
+        return ids.ConvertAll(id => counts[id]);
+    }
+
     /// <summary>Waits until the run has been dispatched <paramref name="count"/> times; returns its state, dispatches and input.</summary>
     static async Task<(string State, int Dispatches, string Input)> WaitForDispatchesAsync(DistributedFleet fleet, Guid id, int count)
     {

@@ -54,7 +54,8 @@ public sealed class Recovery_Specs
             ["Workers__FaultInjection__DelayConsuming"] = "ClaimRuns",
             ["Workers__FaultInjection__DelayConsumingBy"] = "00:00:03",
         });
-        await fleet.AddWorkerAsync(slots: 2, Ct);
+        // Through the queue and a claim: a worker that offers no slots.
+        await fleet.AddWorkerAsync(slots: 2, Ct, settings: new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "false" });
 
         var id = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "hang", Input = "never starts", MaxAttempts = 2 }, Ct);
         await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
@@ -191,15 +192,26 @@ public sealed class Recovery_Specs
         }
     }
 
+    /// <summary>
+    /// Waits until <paramref name="count"/> runs hold a lease on <paramref name="worker"/> and their agents have started there:
+    /// a run handed to an idle worker is leased before the worker has it.
+    /// </summary>
     static async Task WaitUntilRunningOnAsync(DistributedFleet fleet, string worker, int count)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
             await using var connection = await fleet.Database.OpenConnectionAsync(Ct);
-            await using var command = new NpgsqlCommand("SELECT count(*) FROM runs WHERE current_state = 'Running' AND worker_id = @w", connection);
+            await using var command = new NpgsqlCommand("SELECT run_id, attempt FROM runs WHERE current_state = 'Running' AND worker_id = @w", connection);
             command.Parameters.AddWithValue("w", worker);
-            if ((long)(await command.ExecuteScalarAsync(Ct))! >= count)
+            var running = new List<(Guid, int)>();
+            await using (var reader = await command.ExecuteReaderAsync(Ct))
+            {
+                while (await reader.ReadAsync(Ct))
+                    running.Add((reader.GetGuid(0), reader.GetInt32(1)));
+            }
+            var started = fleet.Started();
+            if (running.Count(started.Contains) >= count)
                 return;
             Assert.True(DateTime.UtcNow < deadline, $"{worker} never held {count} running runs");
             await Task.Delay(100, Ct);

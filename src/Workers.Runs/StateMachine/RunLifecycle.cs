@@ -12,7 +12,7 @@ namespace Workers.Runs.StateMachine;
 /// What each transition does to the run row. Kept apart from the state table so the table stays readable and
 /// the arithmetic (backoff, lease expiry, truncation) is testable on its own. Time comes from <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progress, TimeProvider time, IOptions<RunOptions> options)
+public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progress, SlotOffers offers, TimeProvider time, IOptions<RunOptions> options)
 {
     /// <summary><see cref="RunState.ErrorKind"/> of a rejected submission.</summary>
     public const string RejectedKind = "rejected";
@@ -115,9 +115,28 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
     public void GrantLease(RunState run, Guid claimId, string workerId, Uri? workerAddress)
     {
         ArgumentNullException.ThrowIfNull(run);
-        var now = Now;
         if (run.QueuedAt is { } queuedAt)
             progress.Granted(run.Runtime, DispatchPriority(run), queuedAt);
+        Lease(run, claimId, workerId, workerAddress);
+    }
+
+    /// <summary>
+    /// Leases a newly accepted run to an idle worker that offered a slot for its runtime (<see cref="SlotOffers"/>), when
+    /// one has; the run's <see cref="RunState.ClaimId"/> is then the offer's id. False leaves the run for its queue. Not
+    /// counted as queue progress (<see cref="DispatchProgress"/>): the run never was in the queue.
+    /// </summary>
+    public bool TryLeaseToOfferedSlot(RunState run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        if (offers.TryTake(run.Runtime) is not { } slot)
+            return false;
+        Lease(run, slot.OfferId, slot.WorkerId, slot.WorkerAddress);
+        return true;
+    }
+
+    void Lease(RunState run, Guid claimId, string workerId, Uri? workerAddress)
+    {
+        var now = Now;
         run.LeaseId = NewId.NextGuid();
         run.LeaseExpiresAt = now + Policy.LeaseDuration;
         run.ClaimId = claimId;
@@ -143,6 +162,13 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
             LeaseExpiresAt = run.LeaseExpiresAt!.Value,
             LeaseDuration = LeaseDuration,
         };
+    }
+
+    /// <summary>A run leased on an offered slot (<see cref="TryLeaseToOfferedSlot"/>), as its worker receives it.</summary>
+    public RunAssigned Assigned(RunState run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        return new RunAssigned { OfferId = run.ClaimId ?? Guid.Empty, Run = ToExecuteRun(run), Lease = Claimed(run) };
     }
 
     /// <summary>The answer to a refused claim.</summary>

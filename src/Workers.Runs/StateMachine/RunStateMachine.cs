@@ -59,7 +59,10 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .Then(lifecycle.Admit)
                 .IfElse(c => c.Saga.ErrorKind == RunLifecycle.RejectedKind,
                     rejected => rejected.TransitionTo(Rejected).PublishRejected(),
-                    admitted => admitted.TransitionTo(Queued).Dispatch(lifecycle)));
+                    // An idle worker's offered slot takes the run at once; otherwise it waits its turn in its runtime's queue.
+                    admitted => admitted.IfElse(c => lifecycle.TryLeaseToOfferedSlot(c.Saga),
+                        offered => offered.TransitionTo(Running).SendAssignment(lifecycle),
+                        queued => queued.TransitionTo(Queued).Dispatch(lifecycle))));
 
         During(Queued,
             // A redelivered submission means the first handling may have crashed after its commit, before its

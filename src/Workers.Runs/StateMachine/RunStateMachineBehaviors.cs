@@ -30,6 +30,18 @@ static class RunStateMachineBehaviors
                 }
             });
 
+    /// <summary>
+    /// Hands a run leased on an offered slot to its worker. Sent after the commit (the outbox); if it is lost, the lease lapses
+    /// unrenewed and the run restarts, as after a worker crash.
+    /// </summary>
+    public static EventActivityBinder<RunState, T> SendAssignment<T>(this EventActivityBinder<RunState, T> binder, RunLifecycle lifecycle)
+        where T : class =>
+        binder.ThenAsync(async context =>
+        {
+            var endpoint = await context.GetSendEndpoint(new Uri(context.Saga.WorkerAddress!)).ConfigureAwait(false);
+            await endpoint.Send(lifecycle.Assigned(context.Saga), context.CancellationToken).ConfigureAwait(false);
+        });
+
     public static EventActivityBinder<RunState, ClaimRun> RespondClaimed(this EventActivityBinder<RunState, ClaimRun> binder, RunLifecycle lifecycle) =>
         binder.Respond(context => lifecycle.Claimed(context.Saga));
 

@@ -40,14 +40,29 @@ public sealed partial class RunExecutor(
     /// <summary>Attempts in flight, counted from the claim request on (before the lease is known).</summary>
     public int InFlight => _inFlight.Count;
 
-    /// <summary>Starts the attempt in the background. The caller has taken a slot; it is released when the attempt ends.</summary>
-    public void Start(ExecuteRun dispatch) => _inFlight.Track(Task.Run(() => ExecuteAsync(dispatch)));
+    /// <summary>Claims the dispatched attempt and runs it in the background. The caller has taken a slot; it is released when the attempt ends.</summary>
+    public void Start(ExecuteRun dispatch) => _inFlight.Track(Task.Run(() => ExecuteAsync(dispatch, () => ClaimAsync(dispatch))));
 
-    async Task ExecuteAsync(ExecuteRun dispatch)
+    /// <summary>
+    /// Runs an attempt already leased to this worker (<see cref="RunAssigned"/>) in the background. Its lease clock starts at
+    /// <paramref name="askedAtTimestamp"/>, when the offer it was assigned on was sent: never later than the orchestrator's.
+    /// The caller has taken a slot; it is released when the attempt ends.
+    /// </summary>
+    public void StartLeased(ExecuteRun dispatch, RunClaimed lease, long askedAtTimestamp)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        _inFlight.Track(Task.Run(() => ExecuteAsync(dispatch, () =>
+        {
+            LogAssigned(logger, dispatch.RunId, dispatch.Attempt, lease.LeaseId);
+            return Task.FromResult<ActiveRun?>(new ActiveRun(dispatch.RunId, dispatch.Attempt, lease.LeaseId, askedAtTimestamp, lease.LeaseDuration, time, activity.Wake));
+        })));
+    }
+
+    async Task ExecuteAsync(ExecuteRun dispatch, Func<Task<ActiveRun?>> lease)
     {
         try
         {
-            var claimed = await ClaimAsync(dispatch).ConfigureAwait(false);
+            var claimed = await lease().ConfigureAwait(false);
             if (claimed is null)
                 return;
             using var run = claimed;
@@ -229,6 +244,9 @@ public sealed partial class RunExecutor(
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Claimed run {RunId} attempt {Attempt} (lease {LeaseId})")]
     static partial void LogClaimed(ILogger logger, Guid runId, int attempt, Guid leaseId);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Debug, Message = "Run {RunId} attempt {Attempt} assigned on an offered slot (lease {LeaseId})")]
+    static partial void LogAssigned(ILogger logger, Guid runId, int attempt, Guid leaseId);
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Claim of run {RunId} attempt {Attempt} refused ({State}): {Reason}")]
     static partial void LogClaimRejected(ILogger logger, Guid runId, int attempt, string state, string reason);

@@ -17,6 +17,9 @@ public sealed class SlotPool : IDisposable
 
     public Task<bool> TryTakeAsync(TimeSpan timeout, CancellationToken cancellationToken) => _slots.WaitAsync(timeout, cancellationToken);
 
+    /// <summary>Takes a slot if one is free now, without waiting.</summary>
+    public bool TryTake() => _slots.Wait(0);
+
     public void Release() => _slots.Release();
 
     public void Dispose() => _slots.Dispose();

@@ -11,7 +11,8 @@ namespace Workers.Worker.Intake;
 /// is acknowledged as soon as it has a slot, so no delivery is held for the length of a run (RabbitMQ's consumer
 /// timeout) and at most one waits per queue, which keeps priority honest.
 /// </summary>
-public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, DrainState drain, HeldDispatches held, IOptions<WorkerOptions> options)
+public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, DrainState drain, HeldDispatches held, SlotOfferer offerer,
+    IOptions<WorkerOptions> options)
     : IConsumer<ExecuteRun>
 {
     /// <summary>
@@ -54,6 +55,10 @@ public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, Dr
 
     async Task<bool> TryTakeSlotAsync(CancellationToken cancellationToken)
     {
+        if (slots.TryTake())
+            return true;
+        // Every slot is busy or held for an offer: this worker is the bottleneck, so it makes no new offer for a while.
+        offerer.DispatchWaiting();
         try
         {
             return await slots.TryTakeAsync(options.Value.SlotWaitTimeout, cancellationToken).ConfigureAwait(false);

@@ -40,6 +40,16 @@ public sealed class DistributedFleet : IAsyncDisposable
     /// <summary>The execution log the <c>count</c> agent appends to.</summary>
     public string ExecutionLog => Path.Combine(_directory, "executions.log");
 
+    /// <summary>The attempts of the <c>count</c> agent that have started (run id, attempt).</summary>
+    public HashSet<(Guid RunId, int Attempt)> Started()
+    {
+        var log = Path.Combine(_directory, "starts.log");
+        if (!File.Exists(log))
+            return [];
+        return File.ReadAllLines(log).Select(l => l.Split(' ')).Where(p => p.Length == 2)
+            .Select(p => (Guid.Parse(p[0]), int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture))).ToHashSet();
+    }
+
     /// <param name="extraAgents">More agent definitions, as YAML entries indented by two spaces (they go under <c>agents:</c>).</param>
     public static async Task<DistributedFleet> StartAsync(double agentSeconds, CancellationToken cancellationToken,
         IReadOnlyDictionary<string, string>? orchestratorSettings = null, string? extraAgents = null)
@@ -230,6 +240,8 @@ public sealed class DistributedFleet : IAsyncDisposable
         File.WriteAllText(script, """
             #!/usr/bin/env bash
             # Records each execution: run id, attempt, start/end (ns), pid. Appends are atomic (one short line, O_APPEND).
+            # Its start goes to a log of its own, so a test can wait until the agent is really running on its worker.
+            echo "$WORKERS_RUN_ID $WORKERS_ATTEMPT" >> "$START_LOG"
             input=$(cat)
             start=$(date +%s%N)
             sleep "$AGENT_SECONDS"
@@ -278,6 +290,7 @@ public sealed class DistributedFleet : IAsyncDisposable
                   env:
                     AGENT_SECONDS: "{seconds}"
                     EXECUTION_LOG: "{Path.Combine(directory, "executions.log")}"
+                    START_LOG: "{Path.Combine(directory, "starts.log")}"
               hang:
                 runtime: process
                 process:

@@ -56,6 +56,7 @@ public sealed class BatchFleet : IAsyncDisposable
             .AddSingleton(Options.Create(workerOptions))
             .AddSingleton<RunAdmission>()
             .AddSingleton<DispatchProgress>()
+            .AddSingleton<SlotOffers>()
             .AddSingleton<RunLifecycle>()
             .AddSingleton<WorkerIdentity>()
             .AddSingleton<ClaimBatcher>()

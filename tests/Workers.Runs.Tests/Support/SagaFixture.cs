@@ -29,6 +29,9 @@ public sealed class SagaFixture : IAsyncDisposable
     public ISagaStateMachineTestHarness<RunStateMachine, RunState> Saga { get; }
     public RunStateMachine Machine => Saga.StateMachine;
 
+    /// <summary>The slots idle workers have offered the saga.</summary>
+    public SlotOffers Offers => _provider.GetRequiredService<SlotOffers>();
+
     public static async Task<SagaFixture> StartAsync(RunOptions? options = null, ILiveRuntimes? live = null)
     {
         var time = new ManualTime();
@@ -39,6 +42,7 @@ public sealed class SagaFixture : IAsyncDisposable
             .AddSingleton(Options.Create(options ?? new RunOptions()))
             .AddSingleton<RunAdmission>()
             .AddSingleton<DispatchProgress>()
+            .AddSingleton<SlotOffers>()
             .AddSingleton<RunLifecycle>()
             .AddMassTransitTestHarness(x =>
             {
