@@ -238,7 +238,7 @@ public sealed partial class SlotOfferer(
     /// <summary>Takes a slot held for offer <paramref name="offerId"/>, or for the offers that took over its slots.</summary>
     bool TakeHeld(Guid offerId)
     {
-        for (var id = offerId; ; )
+        for (var id = offerId; ;)
         {
             var offer = _held.Find(o => o.Id == id);
             if (offer is { Held: > 0 })
