@@ -9,9 +9,10 @@ namespace Workers.Benchmarks;
 
 /// <summary>
 /// W6, dispatch latency at half the maximum rate: no-op runs submitted at a steady pace (half the W1 median, or <c>--w6-rate</c>)
-/// to the same fleet as W1, for a warm-up (at least <c>--w6-warmup</c>, then until the fleet keeps pace) and then <c>--w6-seconds</c>; latency is submit (the benchmark's publish) → start
-/// (the saga's <c>started_at</c>). The figures are of the runs after the warm-up, a fleet in steady state; the warm-up's own
-/// latency is reported beside them, as what a freshly started fleet gives at this rate.
+/// to the same fleet as W1, for a warm-up (at least <c>--w6-warmup</c>, then until the fleet keeps pace) and then <c>--w6-seconds</c>; latency is submit (the benchmark's publish) →
+/// the agent running, by the agent's own clock (<see cref="BenchFleet.ClockAgent"/>), and, beside it, → the lease (the saga's
+/// <c>started_at</c>). The figures are of the runs after the warm-up, a fleet in steady state; the warm-up's own latency is
+/// reported beside them, as what a freshly started fleet gives at this rate.
 /// </summary>
 public static class LatencyRound
 {
@@ -19,8 +20,9 @@ public static class LatencyRound
         "W6, dispatch latency at half the maximum rate: no-op runs published one by one at a fixed pace (half the W1 runs/s median measured in the same " +
         "invocation, or `--w6-rate`), on the W1 fleet (`--workers` × `--slots`): first a warm-up of at least `--w6-warmup` seconds, while the fresh " +
         "processes compile (JIT tier-up), and then until the fleet keeps pace (every run published over a second before has started; at most " +
-        "`--w6-warmup-max` seconds), then for `--w6-seconds`, the runs measured. Latency = the saga's `started_at` − the moment the benchmark began that run's " +
-        "publish (same machine, same clock).";
+        "`--w6-warmup-max` seconds), then for `--w6-seconds`, the runs measured. The agent is `noop-clock` (`/bin/date`, printing the moment it started as " +
+        "its result). Latency = when the agent started − the moment the benchmark began that run's publish (same machine, same clock); beside it, the " +
+        "saga's `started_at` (the lease) − that moment.";
 
     public static async Task<Dictionary<Figure, double>> RunAsync(BenchmarkOptions options, HostBuild hosts, int round, double rate, TextWriter progress,
         CancellationToken cancellationToken)

@@ -68,16 +68,6 @@ public sealed partial class SlotOfferer(
     bool _newestUsedUp = true;
     long _pausedUntil;
 
-    /// <summary>Slots held for offers (for tests and diagnostics).</summary>
-    public int Held
-    {
-        get
-        {
-            lock (_lock)
-                return _held.Sum(o => o.Held);
-        }
-    }
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         if (!options.Value.OfferIdleSlots || runtimes.Offered.Count == 0)
