@@ -46,7 +46,7 @@ public sealed class CrashGaps_Specs
         {
             ["Workers__FaultInjection__CrashBeforeSending"] = nameof(RunAssigned),
         });
-        await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1");
+        await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1", new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "true" });
         // Its first offer leaves as it starts; give it the moment to reach the orchestrator.
         await Task.Delay(500, Ct);
 

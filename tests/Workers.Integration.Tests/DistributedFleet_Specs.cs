@@ -155,7 +155,7 @@ public sealed class DistributedFleet_Specs
     public async Task An_idle_worker_has_new_runs_handed_to_it_without_a_dispatch_through_the_queue()
     {
         await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
-        await fleet.AddWorkerAsync(slots: 4, Ct, "worker-1");
+        await fleet.AddWorkerAsync(slots: 4, Ct, "worker-1", new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "true" });
         // Its first offer leaves as it starts; give it the moment to reach the orchestrator.
         await Task.Delay(500, Ct);
 
