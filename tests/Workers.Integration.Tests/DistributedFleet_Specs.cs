@@ -159,12 +159,7 @@ public sealed class DistributedFleet_Specs
         // Its first offer leaves as it starts; give it the moment to reach the orchestrator.
         await Task.Delay(500, Ct);
 
-        var ids = new List<Guid>();
-        for (var i = 0; i < 5; i++)
-        {
-            ids.Add(await fleet.SubmitAsync("count", $"job {i}", 5, Ct));
-            await fleet.WaitForTerminalAsync([ids[^1]], TimeSpan.FromSeconds(30), Ct);
-        }
+        var ids = await SubmitOneAtATimeAsync(fleet, 5);
 
         var rows = await fleet.RowsAsync(ids, Ct);
         Assert.All(rows, r => Assert.Equal(("Succeeded", 1, "worker-1"), (r.State, r.Attempt, r.WorkerId)));
@@ -179,15 +174,22 @@ public sealed class DistributedFleet_Specs
         await fleet.AddWorkerAsync(slots: 4, Ct, "worker-1", new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "false" });
         await Task.Delay(500, Ct);
 
+        var ids = await SubmitOneAtATimeAsync(fleet, 3);
+
+        Assert.All(await fleet.RowsAsync(ids, Ct), r => Assert.Equal(("Succeeded", 1), (r.State, r.Attempt)));
+        Assert.Equal([1, 1, 1], await DispatchCountsAsync(fleet, ids));
+    }
+
+    /// <summary>Submits <paramref name="count"/> <c>count</c> runs, each after the one before has ended (an idle worker every time).</summary>
+    static async Task<List<Guid>> SubmitOneAtATimeAsync(DistributedFleet fleet, int count)
+    {
         var ids = new List<Guid>();
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < count; i++)
         {
             ids.Add(await fleet.SubmitAsync("count", $"job {i}", 5, Ct));
             await fleet.WaitForTerminalAsync([ids[^1]], TimeSpan.FromSeconds(30), Ct);
         }
-
-        Assert.All(await fleet.RowsAsync(ids, Ct), r => Assert.Equal(("Succeeded", 1), (r.State, r.Attempt)));
-        Assert.Equal([1, 1, 1], await DispatchCountsAsync(fleet, ids));
+        return ids;
     }
 
     /// <summary>How many times each run was sent to its runtime's queue, in the order of <paramref name="ids"/>.</summary>

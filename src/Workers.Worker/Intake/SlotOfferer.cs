@@ -65,7 +65,6 @@ public sealed partial class SlotOfferer(
     readonly Dictionary<Guid, Guid> _successors = [];
     readonly SemaphoreSlim _wake = new(0, 1);
     long _newestSentAt;
-    bool _newestUsedUp = true;
     long _pausedUntil;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -113,12 +112,13 @@ public sealed partial class SlotOfferer(
                 return;
             }
             ReleaseHeld(o => Stopwatch.GetElapsedTime(o.SentAt, now) >= ValidFor + HoldMargin);
-            if (!_newestUsedUp && Stopwatch.GetElapsedTime(_newestSentAt, now) < RenewAfter)
+            // The newest offer: gone from the held ones once used up (or never sent).
+            var newest = _held.Find(o => o.SentAt == _newestSentAt);
+            if (newest is not null && Stopwatch.GetElapsedTime(_newestSentAt, now) < RenewAfter)
                 return;
             if (now < _pausedUntil)
                 return;
             // The next offer replaces the newest at the orchestrator, so it takes over the slots that one still holds.
-            var newest = _newestUsedUp ? null : _held.Find(o => o.SentAt == _newestSentAt);
             var held = newest?.Held ?? 0;
             var wanted = Math.Min((slots.Free + held) / 2, MaxSlotsPerOffer);
             while (held < wanted && slots.TryTake())
@@ -134,7 +134,6 @@ public sealed partial class SlotOfferer(
             _held.Add(new Offer(id, now) { Held = held });
             _sentAt[id] = now;
             _newestSentAt = now;
-            _newestUsedUp = false;
             offer = new SlotsOffered
             {
                 WorkerId = identity.WorkerId,
@@ -157,7 +156,6 @@ public sealed partial class SlotOfferer(
             lock (_lock)
             {
                 ReleaseHeld(o => o.Id == offer.OfferId);
-                _newestUsedUp = true;
             }
         }
     }
@@ -170,7 +168,7 @@ public sealed partial class SlotOfferer(
     {
         lock (_lock)
         {
-            if (_newestUsedUp)
+            if (!_held.Exists(o => o.SentAt == _newestSentAt))
                 return Tick;
             var left = RenewAfter - Stopwatch.GetElapsedTime(_newestSentAt);
             return left > TimeSpan.Zero && left < Tick ? left : Tick;
@@ -237,13 +235,9 @@ public sealed partial class SlotOfferer(
                 if (offer.Held == 0)
                 {
                     _held.Remove(offer);
-                    if (_newestSentAt == offer.SentAt)
-                    {
-                        // Used up: the next offer goes out now, not at the next tick.
-                        _newestUsedUp = true;
-                        if (_wake.CurrentCount == 0)
-                            _wake.Release();
-                    }
+                    // The newest used up: the next offer goes out now, not at the next tick.
+                    if (_newestSentAt == offer.SentAt && _wake.CurrentCount == 0)
+                        _wake.Release();
                 }
                 return true;
             }
