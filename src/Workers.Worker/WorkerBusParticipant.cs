@@ -4,12 +4,13 @@ using Workers.Contracts;
 using Workers.ServiceDefaults.Messaging;
 using Workers.Worker.Execution;
 using Workers.Worker.Intake;
+using Workers.Worker.Leases;
 
 namespace Workers.Worker;
 
 /// <summary>
-/// The worker's part of the bus: one priority queue per offered runtime, a queue of its own for restart notices, and the
-/// claim/heartbeat request clients.
+/// The worker's part of the bus: one priority queue per offered runtime, queues of its own for restart notices and for the
+/// orchestrator's hand-overs and stops (its mailbox), and the claim/heartbeat request clients.
 /// </summary>
 sealed class WorkerBusParticipant : IBusParticipant
 {
@@ -17,6 +18,8 @@ sealed class WorkerBusParticipant : IBusParticipant
     {
         configurator.AddConsumer<RunDispatchConsumer>().ExcludeFromConfigureEndpoints();
         configurator.AddConsumer<RestartQueuedConsumer>().ExcludeFromConfigureEndpoints();
+        configurator.AddConsumer<RunAssignedConsumer>().ExcludeFromConfigureEndpoints();
+        configurator.AddConsumer<StopRunConsumer>().ExcludeFromConfigureEndpoints();
         configurator.AddRequestClient<WorkerHeartbeat>();
         configurator.AddRequestClient<GetRunCheckpoint>();
     }
@@ -40,6 +43,13 @@ sealed class WorkerBusParticipant : IBusParticipant
         }
         // Restart notices reach every worker: a queue of this process's own, deleted with it.
         configurator.ReceiveEndpoint(new TemporaryEndpointDefinition("restarts"), e => e.ConfigureConsumer<RestartQueuedConsumer>(context));
+        // Hand-overs and stops from the orchestrator: a mailbox of this process's own, deleted with it (WorkerMailboxes).
+        configurator.ReceiveEndpoint(new TemporaryEndpointDefinition(WorkerMailbox.EndpointName), e =>
+        {
+            context.GetRequiredService<WorkerMailbox>().Configure(e);
+            e.ConfigureConsumer<RunAssignedConsumer>(context);
+            e.ConfigureConsumer<StopRunConsumer>(context);
+        });
     }
 
     public void AddServicesAfterBus(IServiceCollection services) => services.AddHostedService<DrainService>();

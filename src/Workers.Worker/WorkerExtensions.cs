@@ -34,6 +34,7 @@ public static class WorkerExtensions
         services.TryAddSingleton<ConfirmedPublisher>();
         services.TryAddSingleton<ResultReporter>();
         services.TryAddSingleton<RunExecutor>();
+        services.TryAddSingleton<WorkerMailbox>();
         services.TryAddSingleton<SlotOfferer>();
         services.AddHostedService(sp => sp.GetRequiredService<SlotOfferer>());
         services.AddHostedService<HeartbeatService>();

@@ -49,11 +49,9 @@ public sealed class WorkerOptions
     /// <summary>
     /// While its queues are quiet, offer half of the free slots to the orchestrator, which then hands new runs straight to
     /// this worker, leased as it accepts them, instead of sending them through the queue to be claimed
-    /// (<see cref="Intake.SlotOfferer"/>). Off (the default, for now): every run comes through the queue. Not yet on by
-    /// default: a hand-over sent to a worker that has just died goes to its deleted temporary queue, and that send fault
-    /// was seen to stop the orchestrator's receive endpoints (ADR 11).
+    /// (<see cref="Intake.SlotOfferer"/>). On by default; off, every run comes through the queue.
     /// </summary>
-    public bool OfferIdleSlots { get; set; }
+    public bool OfferIdleSlots { get; set; } = true;
 
     /// <summary>On shutdown, how long in-flight runs may take to finish before they are stopped.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]

@@ -47,8 +47,7 @@ public sealed class CrashGaps_Specs
             ["Workers__FaultInjection__CrashBeforeSending"] = nameof(RunAssigned),
         });
         await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1", new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "true" });
-        // Its first offer leaves as it starts; give it the moment to reach the orchestrator.
-        await Task.Delay(500, Ct);
+        await fleet.WaitForOfferAsync("worker-1", Ct);
 
         var id = await fleet.SubmitAsync("count", "after the gap", 5, Ct);
         Assert.NotEqual(0, await fleet.Orchestrator.WaitForExitAsync(TimeSpan.FromSeconds(30), Ct));

@@ -156,8 +156,7 @@ public sealed class DistributedFleet_Specs
     {
         await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
         await fleet.AddWorkerAsync(slots: 4, Ct, "worker-1", new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "true" });
-        // Its first offer leaves as it starts; give it the moment to reach the orchestrator.
-        await Task.Delay(500, Ct);
+        await fleet.WaitForOfferAsync("worker-1", Ct);
 
         var ids = await SubmitOneAtATimeAsync(fleet, 5);
 
@@ -178,6 +177,37 @@ public sealed class DistributedFleet_Specs
 
         Assert.All(await fleet.RowsAsync(ids, Ct), r => Assert.Equal(("Succeeded", 1), (r.State, r.Attempt)));
         Assert.Equal([1, 1, 1], await DispatchCountsAsync(fleet, ids));
+    }
+
+    [Fact]
+    public async Task A_run_handed_to_a_worker_that_has_just_died_is_restarted_elsewhere_and_the_orchestrator_carries_on()
+    {
+        // The orchestrator still holds the dead worker's offer for up to a second after the kill: a run accepted then is
+        // leased to it and its hand-over goes to a worker that is gone. That run waits for its lease to lapse; nothing else may.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct, new Dictionary<string, string>
+        {
+            ["Workers__Runs__LeaseDuration"] = "00:00:04",
+        });
+        var offersOn = new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "true" };
+        var doomed = await fleet.AddWorkerAsync(slots: 4, Ct, "doomed", offersOn);
+        await fleet.WaitForOfferAsync("doomed", Ct);
+        // One hand-over while it lives: the orchestrator has sent to it before.
+        var first = await SubmitOneAtATimeAsync(fleet, 1);
+        await fleet.WaitForOfferAsync("doomed", Ct);
+        doomed.Kill();
+        var handedToTheDead = await fleet.SubmitManyAsync(Enumerable.Range(0, 2).Select(i => ("count", $"orphan {i}", 5)), Ct);
+
+        await fleet.AddWorkerAsync(slots: 4, Ct, "survivor", offersOn);
+        var later = await SubmitOneAtATimeAsync(fleet, 3);
+        await fleet.WaitForTerminalAsync(handedToTheDead, TimeSpan.FromMinutes(1), Ct);
+
+        Assert.Equal(("Succeeded", "doomed"), Assert.Single(await fleet.RowsAsync(first, Ct)) is var f ? (f.State, f.WorkerId) : default);
+        var rows = await fleet.RowsAsync([.. handedToTheDead, .. later], Ct);
+        Assert.All(rows, r => Assert.Equal(("Succeeded", "survivor"), (r.State, r.WorkerId)));
+        Assert.Contains(await fleet.RowsAsync(handedToTheDead, Ct), r => r.Attempt == 2);
+        Assert.Equal(6, fleet.Executions().Count);
+        // The hand-overs to the dead worker were dropped by the broker; no send failed and took an endpoint down with it.
+        Assert.DoesNotContain(fleet.Orchestrator.Output, line => line.Contains("-FAULT ", StringComparison.Ordinal));
     }
 
     /// <summary>Submits <paramref name="count"/> <c>count</c> runs, each after the one before has ended (an idle worker every time).</summary>

@@ -36,11 +36,8 @@ static class RunStateMachineBehaviors
     /// </summary>
     public static EventActivityBinder<RunState, T> SendAssignment<T>(this EventActivityBinder<RunState, T> binder, RunLifecycle lifecycle)
         where T : class =>
-        binder.ThenAsync(async context =>
-        {
-            var endpoint = await context.GetSendEndpoint(new Uri(context.Saga.WorkerAddress!)).ConfigureAwait(false);
-            await endpoint.Send(lifecycle.Assigned(context.Saga), context.CancellationToken).ConfigureAwait(false);
-        });
+        binder.ThenAsync(context =>
+            WorkerMailboxes.SendAsync(context, context.Saga.WorkerAddress!, lifecycle.Assigned(context.Saga), context.CancellationToken));
 
     public static EventActivityBinder<RunState, ClaimRun> RespondClaimed(this EventActivityBinder<RunState, ClaimRun> binder, RunLifecycle lifecycle) =>
         binder.Respond(context => lifecycle.Claimed(context.Saga));
@@ -67,8 +64,8 @@ static class RunStateMachineBehaviors
             var run = context.Saga;
             if (run.WorkerAddress is null || run.LeaseId is null)
                 return;
-            var endpoint = await context.GetSendEndpoint(new Uri(run.WorkerAddress)).ConfigureAwait(false);
-            await endpoint.Send(new StopRun { RunId = run.CorrelationId, LeaseId = run.LeaseId.Value, Reason = run.LastError ?? "cancelled" },
+            await WorkerMailboxes.SendAsync(context, run.WorkerAddress,
+                new StopRun { RunId = run.CorrelationId, LeaseId = run.LeaseId.Value, Reason = run.LastError ?? "cancelled" },
                 context.CancellationToken).ConfigureAwait(false);
         });
 

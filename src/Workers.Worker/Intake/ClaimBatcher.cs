@@ -44,18 +44,18 @@ public sealed partial class ClaimBatcher
 
     readonly InFlightBatches<Pending> _pending;
     readonly IRequestClient<ClaimRuns> _client;
-    readonly IBus _bus;
+    readonly WorkerMailbox _mailbox;
     readonly ConfirmedPublisher _publisher;
     readonly WorkerIdentity _identity;
     readonly IOptions<WorkerOptions> _options;
     readonly ILogger<ClaimBatcher> _logger;
 
-    public ClaimBatcher(IBus bus, ConfirmedPublisher publisher, WorkerIdentity identity, IOptions<WorkerOptions> options, ILogger<ClaimBatcher> logger)
+    public ClaimBatcher(IBus bus, WorkerMailbox mailbox, ConfirmedPublisher publisher, WorkerIdentity identity, IOptions<WorkerOptions> options, ILogger<ClaimBatcher> logger)
     {
         ArgumentNullException.ThrowIfNull(bus);
         // Created from the bus, not injected: request clients are scoped, this batcher lives as long as the worker.
         _client = bus.CreateRequestClient<ClaimRuns>();
-        _bus = bus;
+        _mailbox = mailbox;
         _publisher = publisher;
         _identity = identity;
         _options = options;
@@ -97,7 +97,7 @@ public sealed partial class ClaimBatcher
             var request = new ClaimRuns
             {
                 WorkerId = _identity.WorkerId,
-                WorkerAddress = _bus.Address,
+                WorkerAddress = _mailbox.Address,
                 Claims = claims.ConvertAll(p => p.Claim),
                 Succeeded = successes.ConvertAll(p => p.Success),
             };

@@ -28,6 +28,7 @@ public sealed partial class SlotOfferer(
     RunExecutor executor,
     ConfirmedPublisher publisher,
     IBus bus,
+    WorkerMailbox mailbox,
     WorkerIdentity identity,
     IOptions<WorkerOptions> options,
     ILogger<SlotOfferer> logger) : BackgroundService
@@ -71,8 +72,6 @@ public sealed partial class SlotOfferer(
     {
         if (!options.Value.OfferIdleSlots || runtimes.Offered.Count == 0)
             return;
-        // Awaited, so a hand-back during shutdown leaves before the bus stops.
-        var handle = bus.ConnectHandler<RunAssigned>(context => TakeAsync(context.Message));
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -86,7 +85,6 @@ public sealed partial class SlotOfferer(
         }
         finally
         {
-            handle.Disconnect();
             lock (_lock)
                 ReleaseHeld(_ => true);
         }
@@ -137,7 +135,7 @@ public sealed partial class SlotOfferer(
             offer = new SlotsOffered
             {
                 WorkerId = identity.WorkerId,
-                WorkerAddress = bus.Address,
+                WorkerAddress = mailbox.Address,
                 OfferId = id,
                 Runtimes = [.. runtimes.Offered.Keys],
                 Slots = held,
@@ -177,9 +175,10 @@ public sealed partial class SlotOfferer(
 
     /// <summary>
     /// Starts an assigned run on a slot its offer (or the offer that took over its slots) holds, or on a free one, or on the
-    /// first that frees up within <see cref="SlotPatience"/>; else hands it back.
+    /// first that frees up within <see cref="SlotPatience"/>; else hands it back. Awaited by the mailbox's consumer, so a
+    /// hand-back during shutdown leaves before the bus stops.
     /// </summary>
-    async Task TakeAsync(RunAssigned assigned)
+    internal async Task TakeAsync(RunAssigned assigned)
     {
         string? refusal = null;
         long sentAt;

@@ -11,10 +11,9 @@ namespace Workers.Worker.Leases;
 /// <summary>
 /// Renews all of this worker's leases with one message per interval and enforces fencing: a run whose lease the
 /// orchestrator reports lost is stopped at once (the <see cref="LeaseWatchdog"/> stops those whose lease lapses on this
-/// worker's own clock). Also listens for <see cref="StopRun"/> (cancellation).
+/// worker's own clock).
 /// </summary>
 sealed partial class HeartbeatService(
-    IBus bus,
     IRequestClient<WorkerHeartbeat> heartbeats,
     LeaseTable leases,
     SlotPool slots,
@@ -26,15 +25,6 @@ sealed partial class HeartbeatService(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var stopHandle = bus.ConnectHandler<StopRun>(context =>
-        {
-            if (leases.TryGet(context.Message.RunId, out var run) && run.LeaseId == context.Message.LeaseId)
-            {
-                LogStopRequested(logger, run.RunId, context.Message.Reason);
-                run.Stop(StopCause.Orchestrator, context.Message.Reason);
-            }
-            return Task.CompletedTask;
-        });
         try
         {
             using var timer = new PeriodicTimer(options.Value.HeartbeatInterval);
@@ -46,10 +36,6 @@ sealed partial class HeartbeatService(
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
-        }
-        finally
-        {
-            stopHandle.Disconnect();
         }
     }
 
@@ -100,9 +86,6 @@ sealed partial class HeartbeatService(
             LogHeartbeatFaulted(logger, ex.Message);
         }
     }
-
-    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Stopping run {RunId}: {Reason}")]
-    static partial void LogStopRequested(ILogger logger, Guid runId, string reason);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Stopping run {RunId}: lease lost ({Reason})")]
     static partial void LogLeaseLost(ILogger logger, Guid runId, string reason);

@@ -71,6 +71,8 @@ public sealed class DistributedFleet : IAsyncDisposable
         IReadOnlyDictionary<string, string>? settings, string name = "orchestrator")
     {
         var options = Options(name, vhost, database, directory);
+        // Each offer of slots it takes in, for WaitForOfferAsync.
+        options.Environment["Logging__LogLevel__Workers.Runs.Dispatch.SlotOfferConsumer"] = "Debug";
         foreach (var (key, value) in settings ?? new Dictionary<string, string>())
             options.Environment[key] = value;
         return ManagedProcess.StartDotnet(RepoPaths.OrchestratorDll, ["--urls", api.ToString()], options);
@@ -97,6 +99,24 @@ public sealed class DistributedFleet : IAsyncDisposable
         _moreOrchestrators.Add(orchestrator);
         await orchestrator.WaitForHttpOkAsync(new Uri(api, "health/ready"), TimeSpan.FromSeconds(60), cancellationToken);
         return api;
+    }
+
+    /// <summary>
+    /// Waits until the orchestrator takes in an offer of slots from <paramref name="workerId"/> made after this call began: that
+    /// offer is live for the next second.
+    /// </summary>
+    public async Task WaitForOfferAsync(string workerId, CancellationToken cancellationToken)
+    {
+        var line = $"Worker {workerId} offers ";
+        int Offers() => Orchestrator.Output.Count(l => l.Contains(line, StringComparison.Ordinal));
+        var before = Offers();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (Offers() <= before)
+        {
+            if (DateTime.UtcNow > deadline)
+                throw new TimeoutException($"no offer of slots from {workerId} within 30 s.\n{Orchestrator.OutputTail()}");
+            await Task.Delay(20, cancellationToken);
+        }
     }
 
     /// <summary>Starts a worker process and waits until it shows in the registry.</summary>

@@ -59,6 +59,7 @@ public sealed class BatchFleet : IAsyncDisposable
             .AddSingleton<SlotOffers>()
             .AddSingleton<RunLifecycle>()
             .AddSingleton<WorkerIdentity>()
+            .AddSingleton<WorkerMailbox>()
             .AddSingleton<ClaimBatcher>()
             .AddSingleton<ConfirmedPublisher>()
             .AddSingleton<ResultReporter>()
@@ -68,6 +69,12 @@ public sealed class BatchFleet : IAsyncDisposable
                 if (answerClaims)
                     x.AddConsumer<ClaimBatchConsumer>();
                 x.AddConsumer<SuccessBatchConsumer>();
+                x.UsingInMemory((context, bus) =>
+                {
+                    // The worker's mailbox, whose address its claims carry.
+                    bus.ReceiveEndpoint(new TemporaryEndpointDefinition(WorkerMailbox.EndpointName), e => context.GetRequiredService<WorkerMailbox>().Configure(e));
+                    bus.ConfigureEndpoints(context);
+                });
             })
             .BuildServiceProvider(true);
         var fleet = new BatchFleet(provider, store);

@@ -1,0 +1,42 @@
+using MassTransit;
+
+namespace Workers.ServiceDefaults.Messaging;
+
+/// <summary>
+/// How the orchestrator reaches one worker process (a hand-over, a stop). Each worker has a mailbox: a queue of its own,
+/// deleted with it, bound to one shared, durable direct exchange under the mailbox's name. Messages go to that exchange with
+/// the mailbox as routing key, never to the mailbox's own address. When the worker has died, the message finds no binding
+/// and is dropped (its lease then lapses, as after any crash). A send to a dead worker's own address would instead go to an
+/// exchange the broker deleted with the worker: that fails the channel (404), and the channel is the sending endpoint's own,
+/// so the orchestrator's saga endpoint stopped with it.
+/// </summary>
+public static class WorkerMailboxes
+{
+    /// <summary>The shared exchange every worker's mailbox is bound to, under its own queue name.</summary>
+    public const string ExchangeName = "worker-mailboxes";
+
+    /// <summary>The address of the shared exchange; the routing key picks the mailbox.</summary>
+    public static readonly Uri ExchangeAddress = new($"exchange:{ExchangeName}?type=direct");
+
+    /// <summary>
+    /// Sends <paramref name="message"/> to the worker whose mailbox is at <paramref name="workerAddress"/>: on RabbitMQ through
+    /// the shared exchange; on the in-memory transport, where nothing is deleted under a sender, to the address itself.
+    /// </summary>
+    public static async Task SendAsync<T>(ISendEndpointProvider provider, string workerAddress, T message, CancellationToken cancellationToken)
+        where T : class
+    {
+        var address = new Uri(workerAddress);
+        if (!address.Scheme.StartsWith("rabbitmq", StringComparison.OrdinalIgnoreCase))
+        {
+            var direct = await provider.GetSendEndpoint(address).ConfigureAwait(false);
+            await direct.Send(message, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        var mailbox = MailboxName(address);
+        var endpoint = await provider.GetSendEndpoint(ExchangeAddress).ConfigureAwait(false);
+        await endpoint.Send(message, send => send.SetRoutingKey(mailbox), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The mailbox's queue name: the last segment of its address (<c>rabbitmq://host/vhost/name?…</c>).</summary>
+    public static string MailboxName(Uri address) => address.AbsolutePath.TrimEnd('/').Split('/')[^1];
+}
