@@ -14,6 +14,9 @@ public sealed record ClaimRun
 
     public string WorkerId { get; init; } = "";
 
-    /// <summary>Where the orchestrator sends <see cref="StopRun"/> for this run.</summary>
+    /// <summary>
+    /// The worker's mailbox, where the orchestrator sends <see cref="StopRun"/> for this run
+    /// (through the shared exchange, by its queue name).
+    /// </summary>
     public Uri? WorkerAddress { get; init; }
 }

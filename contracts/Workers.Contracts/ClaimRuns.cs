@@ -9,7 +9,10 @@ public sealed record ClaimRuns
 {
     public string WorkerId { get; init; } = "";
 
-    /// <summary>Where the orchestrator sends <see cref="StopRun"/> for these runs.</summary>
+    /// <summary>
+    /// The worker's mailbox, where the orchestrator sends <see cref="StopRun"/> for these runs
+    /// (through the shared exchange, by its queue name).
+    /// </summary>
     public Uri? WorkerAddress { get; init; }
 
     public IReadOnlyList<RunClaim> Claims { get; init; } = [];

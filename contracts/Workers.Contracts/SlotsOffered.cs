@@ -10,7 +10,10 @@ public sealed record SlotsOffered
 {
     public string WorkerId { get; init; } = "";
 
-    /// <summary>Where the orchestrator sends <see cref="RunAssigned"/> and <see cref="StopRun"/>.</summary>
+    /// <summary>
+    /// The worker's mailbox, where the orchestrator sends <see cref="RunAssigned"/> and <see cref="StopRun"/>
+    /// (through the shared exchange, by its queue name).
+    /// </summary>
     public Uri? WorkerAddress { get; init; }
 
     /// <summary>Unique per offer; every assignment made on it names it.</summary>
