@@ -201,7 +201,8 @@ public sealed class DistributedFleet_Specs
         var later = await SubmitOneAtATimeAsync(fleet, 3);
         await fleet.WaitForTerminalAsync(handedToTheDead, TimeSpan.FromMinutes(1), Ct);
 
-        Assert.Equal(("Succeeded", "doomed"), Assert.Single(await fleet.RowsAsync(first, Ct)) is var f ? (f.State, f.WorkerId) : default);
+        var handedOverAlive = Assert.Single(await fleet.RowsAsync(first, Ct));
+        Assert.Equal(("Succeeded", "doomed"), (handedOverAlive.State, handedOverAlive.WorkerId));
         var rows = await fleet.RowsAsync([.. handedToTheDead, .. later], Ct);
         Assert.All(rows, r => Assert.Equal(("Succeeded", "survivor"), (r.State, r.WorkerId)));
         Assert.Contains(await fleet.RowsAsync(handedToTheDead, Ct), r => r.Attempt == 2);
