@@ -51,8 +51,11 @@ public sealed partial class SlotOfferer(
     /// <summary>Most slots in one offer.</summary>
     public const int MaxSlotsPerOffer = 64;
 
-    /// <summary>When the next offer goes out if the last is not used up: a little before it lapses at the orchestrator.</summary>
-    static readonly TimeSpan RenewAfter = ValidFor * 0.9;
+    /// <summary>
+    /// When the next offer goes out if the last is not used up: well before it lapses at the orchestrator, so a renewal held
+    /// up by a loaded machine (a late timer, a slow publish) still arrives while the last offer is live.
+    /// </summary>
+    static readonly TimeSpan RenewAfter = ValidFor * 0.6;
 
     /// <summary>How long an offer's send time is remembered, to start the lease clock of an assignment that arrives late.</summary>
     static readonly TimeSpan Memory = TimeSpan.FromSeconds(30);
