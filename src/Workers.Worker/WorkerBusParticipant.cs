@@ -10,7 +10,7 @@ namespace Workers.Worker;
 
 /// <summary>
 /// The worker's part of the bus: one priority queue per offered runtime, queues of its own for restart notices and for the
-/// orchestrator's hand-overs and stops (its mailbox), and the claim/heartbeat request clients.
+/// orchestrator's hand-overs, stops and answers (its mailbox).
 /// </summary>
 sealed class WorkerBusParticipant : IBusParticipant
 {
@@ -20,8 +20,6 @@ sealed class WorkerBusParticipant : IBusParticipant
         configurator.AddConsumer<RestartQueuedConsumer>().ExcludeFromConfigureEndpoints();
         configurator.AddConsumer<RunAssignedConsumer>().ExcludeFromConfigureEndpoints();
         configurator.AddConsumer<StopRunConsumer>().ExcludeFromConfigureEndpoints();
-        configurator.AddRequestClient<WorkerHeartbeat>();
-        configurator.AddRequestClient<GetRunCheckpoint>();
     }
 
     public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator configurator, BusTransport transport)
@@ -43,7 +41,7 @@ sealed class WorkerBusParticipant : IBusParticipant
         }
         // Restart notices reach every worker: a queue of this process's own, deleted with it.
         configurator.ReceiveEndpoint(new TemporaryEndpointDefinition("restarts"), e => e.ConfigureConsumer<RestartQueuedConsumer>(context));
-        // Hand-overs and stops from the orchestrator: a mailbox of this process's own, deleted with it (WorkerMailboxes).
+        // Hand-overs, stops and answers from the orchestrator: a mailbox of this process's own, deleted with it (WorkerMailboxes).
         configurator.ReceiveEndpoint(new TemporaryEndpointDefinition(WorkerMailbox.EndpointName), e =>
         {
             context.GetRequiredService<WorkerMailbox>().Configure(e);

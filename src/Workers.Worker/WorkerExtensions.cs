@@ -35,6 +35,7 @@ public static class WorkerExtensions
         services.TryAddSingleton<ResultReporter>();
         services.TryAddSingleton<RunExecutor>();
         services.TryAddSingleton<WorkerMailbox>();
+        services.TryAddSingleton<MailboxRequestClients>();
         services.TryAddSingleton<SlotOfferer>();
         services.AddHostedService(sp => sp.GetRequiredService<SlotOfferer>());
         services.AddHostedService<HeartbeatService>();

@@ -2,6 +2,7 @@ using Npgsql;
 using Workers.Contracts;
 using Workers.Integration.Tests.Fleet;
 using Workers.Orchestrator.Api;
+using Workers.Testing;
 
 namespace Workers.Integration.Tests;
 
@@ -56,7 +57,8 @@ public sealed class CrashGaps_Specs
             Assert.True(tries <= 5, "no run was leased to an offered slot in 5 tries");
             await fleet.WaitForOfferAsync("worker-1", Ct);
             id = await fleet.SubmitAsync("count", "after the gap", 5, Ct);
-            await WaitForExitOrSuccessAsync(fleet, id);
+            await Poll.UntilAsync(async () => fleet.Orchestrator.HasExited || (await fleet.RowsAsync([id], Ct)).Exists(r => r.State == "Succeeded"),
+                $"run {id} crashes the orchestrator or succeeds", TimeSpan.FromSeconds(30), Ct);
         }
         Assert.NotEqual(0, await fleet.Orchestrator.WaitForExitAsync(TimeSpan.FromSeconds(5), Ct));
         // The lease was committed and the worker never heard of it: nothing renews it.
@@ -70,19 +72,6 @@ public sealed class CrashGaps_Specs
         var row = Assert.Single(await fleet.RowsAsync([id], Ct));
         Assert.Equal(("Succeeded", 2), (row.State, row.Attempt));
         Assert.Single(fleet.Executions(), e => e.RunId == id);
-    }
-
-    static async Task WaitForExitOrSuccessAsync(DistributedFleet fleet, Guid id)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!fleet.Orchestrator.HasExited)
-        {
-            if ((await fleet.RowsAsync([id], Ct)).Any(r => r.State == "Succeeded"))
-                return;
-            if (DateTime.UtcNow > deadline)
-                throw new TimeoutException($"run {id} neither crashed the orchestrator nor succeeded within 30 s.\n{fleet.Orchestrator.OutputTail()}");
-            await Task.Delay(50, Ct);
-        }
     }
 
     [Fact]

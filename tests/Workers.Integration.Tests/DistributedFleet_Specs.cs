@@ -1,8 +1,10 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Npgsql;
+using Workers.Contracts;
 using Workers.Integration.Tests.Fleet;
 using Workers.Orchestrator.Api;
+using Workers.Testing;
 
 namespace Workers.Integration.Tests;
 
@@ -208,6 +210,48 @@ public sealed class DistributedFleet_Specs
         Assert.Contains(await fleet.RowsAsync(handedToTheDead, Ct), r => r.Attempt == 2);
         Assert.Equal(6, fleet.Executions().Count);
         // The hand-overs to the dead worker were dropped by the broker; no send failed and took an endpoint down with it.
+        Assert.DoesNotContain(fleet.Orchestrator.Output, line => line.Contains("-FAULT ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_worker_that_dies_while_its_claim_is_being_answered_costs_the_orchestrator_nothing()
+    {
+        // Claims wait 3 s at the orchestrator, so the worker can be killed while one is in its hands; the answer then goes
+        // to a worker that is gone. The orchestrator has answered that worker before, on the same channel.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct, new Dictionary<string, string>
+        {
+            ["Workers__FaultInjection__DelayConsuming"] = nameof(ClaimRuns),
+            ["Workers__FaultInjection__DelayConsumingBy"] = "00:00:03",
+            ["Workers__Runs__LeaseDuration"] = "00:00:04",
+        });
+        var settings = new Dictionary<string, string>
+        {
+            ["Workers__Worker__OfferIdleSlots"] = "false",
+            ["Logging__LogLevel__Workers.Worker.Intake.ClaimBatcher"] = "Debug",
+        };
+        var doomed = await fleet.AddWorkerAsync(slots: 2, Ct, "doomed", settings);
+        var answered = await SubmitOneAtATimeAsync(fleet, 1);
+
+        int Claims() => doomed.Output.Count(l => l.Contains("Claiming 1 run", StringComparison.Ordinal));
+        var claimsBefore = Claims();
+        var unanswered = await fleet.SubmitAsync("count", "claimed by the dead", 5, Ct);
+        await Poll.UntilAsync(() => Claims() > claimsBefore, "the worker claims the run", TimeSpan.FromSeconds(30), Ct);
+        await Task.Delay(500, Ct); // the request is on its way; its answer comes 3 s after it arrives
+        doomed.Kill();
+        // Granted, so answered, after the worker died.
+        await Poll.UntilAsync(async () => (await fleet.RowsAsync([unanswered], Ct)).Exists(r => (r.State, r.WorkerId) == ("Running", "doomed")),
+            "the claim is granted to the dead worker", TimeSpan.FromSeconds(30), Ct);
+
+        await fleet.AddWorkerAsync(slots: 2, Ct, "survivor", settings);
+        var later = await SubmitOneAtATimeAsync(fleet, 2);
+        await fleet.WaitForTerminalAsync([unanswered], TimeSpan.FromMinutes(1), Ct);
+
+        var first = Assert.Single(await fleet.RowsAsync(answered, Ct));
+        Assert.Equal(("Succeeded", "doomed"), (first.State, first.WorkerId));
+        var restarted = Assert.Single(await fleet.RowsAsync([unanswered], Ct));
+        Assert.Equal(("Succeeded", 2, "survivor"), (restarted.State, restarted.Attempt, restarted.WorkerId));
+        Assert.All(await fleet.RowsAsync(later, Ct), r => Assert.Equal(("Succeeded", 1, "survivor"), (r.State, r.Attempt, r.WorkerId)));
+        // The answer to the dead worker was dropped by the broker; no send failed and took the saga's endpoint down with it.
         Assert.DoesNotContain(fleet.Orchestrator.Output, line => line.Contains("-FAULT ", StringComparison.Ordinal));
     }
 

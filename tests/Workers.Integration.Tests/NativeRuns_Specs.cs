@@ -70,7 +70,8 @@ public sealed class NativeRuns_Specs
         var doomed = await fleet.AddWorkerAsync(slots: 2, Ct, "doomed");
 
         var id = await fleet.SubmitAsync("builder", "Write two files, then check.", 5, Ct);
-        await WaitForAsync(async () => await CheckpointStepAsync(fleet, id) == 2 && server.Requests.Count == 3, "the checkpoint after step 2");
+        await Poll.UntilAsync(async () => await CheckpointStepAsync(fleet, id) == 2 && server.Requests.Count == 3, "the checkpoint after step 2",
+            TimeSpan.FromSeconds(60), Ct, TimeSpan.FromMilliseconds(100));
         doomed.Kill();
         await fleet.AddWorkerAsync(slots: 2, Ct, "survivor");
         await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
@@ -99,15 +100,5 @@ public sealed class NativeRuns_Specs
         await using var command = new NpgsqlCommand("SELECT step FROM run_checkpoints WHERE run_id = @id", connection);
         command.Parameters.AddWithValue("id", id);
         return await command.ExecuteScalarAsync(Ct) is int step ? step : null;
-    }
-
-    static async Task WaitForAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"{what} never happened");
-            await Task.Delay(100, Ct);
-        }
     }
 }

@@ -1,6 +1,7 @@
 using MassTransit;
 using Workers.Contracts;
 using Workers.Runs.Persistence;
+using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Runs.Activity;
 
@@ -23,6 +24,6 @@ public sealed class CheckpointQueryConsumer(RunEventStore events) : IConsumer<Ge
     {
         ArgumentNullException.ThrowIfNull(context);
         var checkpoint = await events.LoadCheckpointAsync(context.Message.RunId, context.Message.LeaseId, context.CancellationToken).ConfigureAwait(false);
-        await context.RespondAsync(new RunCheckpointAnswer { RunId = context.Message.RunId, Checkpoint = checkpoint }).ConfigureAwait(false);
+        await WorkerMailboxes.RespondAsync(context, new RunCheckpointAnswer { RunId = context.Message.RunId, Checkpoint = checkpoint }).ConfigureAwait(false);
     }
 }

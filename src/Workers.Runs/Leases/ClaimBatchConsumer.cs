@@ -2,6 +2,7 @@ using MassTransit;
 using Workers.Contracts;
 using Workers.Runs.Persistence;
 using Workers.Runs.StateMachine;
+using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Runs.Leases;
 
@@ -37,7 +38,7 @@ public sealed class ClaimBatchConsumer(RunStore store, RunLifecycle lifecycle) :
             decided.Refused.Add(RunLifecycle.ClaimRefused(extra.RunId, extra.Attempt, "Unknown", $"more than {MaxClaims} claims in one request; claim it again"));
 
         await store.UpdateAllAsync(decided.Changed, context.CancellationToken).ConfigureAwait(false);
-        await context.RespondAsync(new RunsClaimed { Granted = decided.Granted, Rejected = decided.Refused }).ConfigureAwait(false);
+        await WorkerMailboxes.RespondAsync(context, new RunsClaimed { Granted = decided.Granted, Rejected = decided.Refused }).ConfigureAwait(false);
     }
 
     Decisions Decide(ClaimRuns request, List<RunClaim> claims, List<RunSucceeded> successes, Dictionary<Guid, RunState> runs)

@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using Workers.Contracts;
 using Workers.Runs.Persistence;
+using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Runs.Leases;
 
@@ -18,6 +19,6 @@ public sealed class LeaseRenewalConsumer(RunStore store, TimeProvider time, IOpt
         var expiresAt = now + options.Value.LeaseDuration;
         var lost = await store.RenewLeasesAsync(context.Message, now, expiresAt, context.CancellationToken).ConfigureAwait(false);
         if (context.ResponseAddress is not null)
-            await context.RespondAsync(new LeasesRenewed { WorkerId = context.Message.WorkerId, ExpiresAt = expiresAt, LeaseDuration = options.Value.LeaseDuration, Lost = lost }).ConfigureAwait(false);
+            await WorkerMailboxes.RespondAsync(context, new LeasesRenewed { WorkerId = context.Message.WorkerId, ExpiresAt = expiresAt, LeaseDuration = options.Value.LeaseDuration, Lost = lost }).ConfigureAwait(false);
     }
 }

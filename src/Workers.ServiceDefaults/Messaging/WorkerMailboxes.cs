@@ -3,7 +3,7 @@ using MassTransit;
 namespace Workers.ServiceDefaults.Messaging;
 
 /// <summary>
-/// How the orchestrator reaches one worker process (a hand-over, a stop). Each worker has a mailbox: a queue of its own,
+/// How the orchestrator reaches one worker process (a hand-over, a stop, the answer to a request). Each worker has a mailbox: a queue of its own,
 /// deleted with it, bound to one shared, durable direct exchange under the mailbox's name. Messages go to that exchange with
 /// the mailbox as routing key, never to the mailbox's own address. When the worker has died, the message finds no binding
 /// and is dropped (its lease then lapses, as after any crash). A send to a dead worker's own address would instead go to an
@@ -35,6 +35,37 @@ public static class WorkerMailboxes
         var mailbox = MailboxName(address);
         var endpoint = await provider.GetSendEndpoint(ExchangeAddress).ConfigureAwait(false);
         await endpoint.Send(message, send => send.SetRoutingKey(mailbox), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Set on a worker's request whose response address is its mailbox: the answer then goes through the shared exchange
+    /// (<see cref="RespondAsync"/>), like everything else for that worker.
+    /// </summary>
+    public const string ReplyToMailboxHeader = "Workers-Reply-To-Mailbox";
+
+    /// <summary>
+    /// Answers the request in <paramref name="context"/>: through the shared exchange when it came from a worker's mailbox on
+    /// RabbitMQ (<see cref="ReplyToMailboxHeader"/>), so the answer to a worker that died meanwhile is dropped instead of
+    /// failing this endpoint's channel; otherwise as MassTransit answers.
+    /// </summary>
+    public static async Task RespondAsync<T>(ConsumeContext context, T message)
+        where T : class
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.ResponseAddress is not { } address || !context.Headers.TryGetHeader(ReplyToMailboxHeader, out _)
+            || !address.Scheme.StartsWith("rabbitmq", StringComparison.OrdinalIgnoreCase))
+        {
+            await context.RespondAsync(message).ConfigureAwait(false);
+            return;
+        }
+        var mailbox = MailboxName(address);
+        var requestId = context.RequestId;
+        var endpoint = await context.GetSendEndpoint(ExchangeAddress).ConfigureAwait(false);
+        await endpoint.Send(message, send =>
+        {
+            send.SetRoutingKey(mailbox);
+            send.RequestId = requestId;
+        }, context.CancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The mailbox's queue name: the last segment of its address (<c>rabbitmq://host/vhost/name?…</c>).</summary>

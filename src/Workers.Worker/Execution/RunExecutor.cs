@@ -21,7 +21,7 @@ namespace Workers.Worker.Execution;
 public sealed partial class RunExecutor(
     ClaimBatcher claims,
     ResultReporter results,
-    IRequestClient<GetRunCheckpoint> checkpoints,
+    MailboxRequestClients requests,
     ActivityReporter activity,
     RuntimeOffer runtimes,
     LeaseTable leases,
@@ -161,6 +161,7 @@ public sealed partial class RunExecutor(
     {
         try
         {
+            var checkpoints = await requests.GetAsync<GetRunCheckpoint>(run.StopToken).ConfigureAwait(false);
             var answer = await checkpoints.GetResponse<RunCheckpointAnswer>(new GetRunCheckpoint { RunId = run.RunId, LeaseId = run.LeaseId },
                 run.StopToken, RequestTimeout.After(s: 10)).ConfigureAwait(false);
             return answer.Message.Checkpoint is { } c ? new AgentCheckpoint(c.Attempt, c.Step, c.State) : null;

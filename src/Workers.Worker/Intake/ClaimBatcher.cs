@@ -43,18 +43,16 @@ public sealed partial class ClaimBatcher
     public static readonly TimeSpan SuccessPatience = TimeSpan.FromMilliseconds(20);
 
     readonly InFlightBatches<Pending> _pending;
-    readonly IRequestClient<ClaimRuns> _client;
+    readonly MailboxRequestClients _requests;
     readonly WorkerMailbox _mailbox;
     readonly ConfirmedPublisher _publisher;
     readonly WorkerIdentity _identity;
     readonly IOptions<WorkerOptions> _options;
     readonly ILogger<ClaimBatcher> _logger;
 
-    public ClaimBatcher(IBus bus, WorkerMailbox mailbox, ConfirmedPublisher publisher, WorkerIdentity identity, IOptions<WorkerOptions> options, ILogger<ClaimBatcher> logger)
+    public ClaimBatcher(MailboxRequestClients requests, WorkerMailbox mailbox, ConfirmedPublisher publisher, WorkerIdentity identity, IOptions<WorkerOptions> options, ILogger<ClaimBatcher> logger)
     {
-        ArgumentNullException.ThrowIfNull(bus);
-        // Created from the bus, not injected: request clients are scoped, this batcher lives as long as the worker.
-        _client = bus.CreateRequestClient<ClaimRuns>();
+        _requests = requests;
         _mailbox = mailbox;
         _publisher = publisher;
         _identity = identity;
@@ -103,7 +101,10 @@ public sealed partial class ClaimBatcher
             };
             // Not cancelled by shutdown: once sent, the leases may be granted, and a granted lease must be run (or handed back
             // by the drain), never dropped to lapse; the request has its own timeout.
-            var response = await _client.GetResponse<RunsClaimed>(request, x => x.UseExecute(context => context.TrySetPriority(RunQueues.LifecyclePriority)),
+            LogClaiming(_logger, claims.Count, successes.Count);
+            using var mailboxWait = new CancellationTokenSource(_options.Value.ClaimTimeout);
+            var client = await _requests.GetAsync<ClaimRuns>(mailboxWait.Token).ConfigureAwait(false);
+            var response = await client.GetResponse<RunsClaimed>(request, x => x.UseExecute(context => context.TrySetPriority(RunQueues.LifecyclePriority)),
                 CancellationToken.None, RequestTimeout.After(ms: (int)_options.Value.ClaimTimeout.TotalMilliseconds)).ConfigureAwait(false);
             Answer(claims, response.Message);
             foreach (var pending in successes)
@@ -224,6 +225,10 @@ public sealed partial class ClaimBatcher
     {
         public TaskCompletionSource Confirmed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
+
+    // Debug: one line per claim request, many a second on a busy worker.
+    [LoggerMessage(EventId = 2, Level = LogLevel.Debug, Message = "Claiming {Count} run(s), {Successes} success(es) riding along")]
+    static partial void LogClaiming(ILogger logger, int count, int successes);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "A claim request for {Count} run(s) got no answer ({Reason}); they will be dispatched again")]
     static partial void LogNoAnswer(ILogger logger, int count, string reason);

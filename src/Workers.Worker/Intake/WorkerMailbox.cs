@@ -4,14 +4,22 @@ using Workers.ServiceDefaults.Messaging;
 namespace Workers.Worker.Intake;
 
 /// <summary>
-/// This worker process's mailbox (<see cref="WorkerMailboxes"/>): where the orchestrator hands runs over and asks for runs to
-/// stop. Its address goes out with every claim and offer, and the orchestrator keeps it with the lease.
+/// This worker process's mailbox (<see cref="WorkerMailboxes"/>): where the orchestrator hands runs over, asks for runs to
+/// stop and answers this worker's requests (<see cref="MailboxRequestClients"/>). Its address goes out with every claim and
+/// offer, and the orchestrator keeps it with the lease.
 /// </summary>
-public sealed class WorkerMailbox
+public sealed class WorkerMailbox : IReceiveEndpointObserver
 {
     /// <summary>The endpoint name the mailbox's temporary queue is named after.</summary>
     public const string EndpointName = "mailbox";
 
+    /// <summary>
+    /// Deliveries the mailbox takes at once. A hand-over can wait up to <see cref="SlotOfferer.SlotPatience"/> for its slot,
+    /// and answers must not queue behind those: room for two offers' worth of hand-overs and the answers beside them.
+    /// </summary>
+    public const int PrefetchCount = 2 * SlotOfferer.MaxSlotsPerOffer + 64;
+
+    readonly TaskCompletionSource<IReceiveEndpoint> _endpoint = new(TaskCreationOptions.RunContinuationsAsynchronously);
     Uri? _address;
 
     /// <summary>The mailbox queue's address; known once the bus is configured, before any hosted service starts.</summary>
@@ -25,6 +33,8 @@ public sealed class WorkerMailbox
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         endpoint.ConfigureConsumeTopology = false;
+        endpoint.PrefetchCount = PrefetchCount;
+        endpoint.ConnectReceiveEndpointObserver(this);
         if (endpoint is IRabbitMqReceiveEndpointConfigurator rabbit)
         {
             var queue = WorkerMailboxes.MailboxName(endpoint.InputAddress);
@@ -36,4 +46,19 @@ public sealed class WorkerMailbox
         }
         _address = endpoint.InputAddress;
     }
+
+    /// <summary>The mailbox endpoint, once it has started for the first time (answers to requests are received on it).</summary>
+    public Task<IReceiveEndpoint> EndpointAsync(CancellationToken cancellationToken) => _endpoint.Task.WaitAsync(cancellationToken);
+
+    Task IReceiveEndpointObserver.Ready(ReceiveEndpointReady ready)
+    {
+        _endpoint.TrySetResult(ready.ReceiveEndpoint);
+        return Task.CompletedTask;
+    }
+
+    Task IReceiveEndpointObserver.Stopping(ReceiveEndpointStopping stopping) => Task.CompletedTask;
+
+    Task IReceiveEndpointObserver.Completed(ReceiveEndpointCompleted completed) => Task.CompletedTask;
+
+    Task IReceiveEndpointObserver.Faulted(ReceiveEndpointFaulted faulted) => Task.CompletedTask;
 }

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Workers.Contracts;
 using Workers.Worker.Execution;
+using Workers.Worker.Intake;
 
 namespace Workers.Worker.Leases;
 
@@ -14,7 +15,7 @@ namespace Workers.Worker.Leases;
 /// worker's own clock).
 /// </summary>
 sealed partial class HeartbeatService(
-    IRequestClient<WorkerHeartbeat> heartbeats,
+    MailboxRequestClients requests,
     LeaseTable leases,
     SlotPool slots,
     DrainState drain,
@@ -61,6 +62,7 @@ sealed partial class HeartbeatService(
             // Up to two intervals: a busy orchestrator renewing many leases may answer late, and a late answer still extends
             // the leases (the worker's lease clock runs from when it asked).
             var timeout = RequestTimeout.After(ms: (int)Math.Max(2000, 2 * options.Value.HeartbeatInterval.TotalMilliseconds));
+            var heartbeats = await requests.GetAsync<WorkerHeartbeat>(stoppingToken).ConfigureAwait(false);
             var response = await heartbeats.GetResponse<LeasesRenewed>(heartbeat, stoppingToken, timeout).ConfigureAwait(false);
             var lost = response.Message.Lost.ToDictionary(l => l.RunId);
             // Runs that finished while the heartbeat was in flight are gone from the table: nothing to stop.

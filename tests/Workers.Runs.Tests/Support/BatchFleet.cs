@@ -60,6 +60,7 @@ public sealed class BatchFleet : IAsyncDisposable
             .AddSingleton<RunLifecycle>()
             .AddSingleton<WorkerIdentity>()
             .AddSingleton<WorkerMailbox>()
+            .AddSingleton<MailboxRequestClients>()
             .AddSingleton<ClaimBatcher>()
             .AddSingleton<ConfirmedPublisher>()
             .AddSingleton<ResultReporter>()
@@ -71,7 +72,7 @@ public sealed class BatchFleet : IAsyncDisposable
                 x.AddConsumer<SuccessBatchConsumer>();
                 x.UsingInMemory((context, bus) =>
                 {
-                    // The worker's mailbox, whose address its claims carry.
+                    // The worker's mailbox, whose address its claims carry and where their answers come.
                     bus.ReceiveEndpoint(new TemporaryEndpointDefinition(WorkerMailbox.EndpointName), e => context.GetRequiredService<WorkerMailbox>().Configure(e));
                     bus.ConfigureEndpoints(context);
                 });
