@@ -1,5 +1,6 @@
 using System.Net.Http.Json;
 using System.Text.Json;
+using MassTransit;
 using Npgsql;
 using Workers.Contracts;
 using Workers.Integration.Tests.Fleet;
@@ -253,6 +254,29 @@ public sealed class DistributedFleet_Specs
         Assert.All(await fleet.RowsAsync(later, Ct), r => Assert.Equal(("Succeeded", 1, "survivor"), (r.State, r.Attempt, r.WorkerId)));
         // The answer to the dead worker was dropped by the broker; no send failed and took the saga's endpoint down with it.
         Assert.DoesNotContain(fleet.Orchestrator.Output, line => line.Contains("-FAULT ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_request_that_does_not_ask_for_a_mailbox_answer_is_answered_at_its_own_response_address()
+    {
+        // Only requests marked by a worker's mailbox clients are answered through the shared exchange; any other MassTransit
+        // client gets its answer the usual way.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
+        var bus = Bus.Factory.CreateUsingRabbitMq(cfg => cfg.Host(fleet.Vhost.AmqpUrl));
+        await bus.StartAsync(Ct);
+        try
+        {
+            var client = bus.CreateRequestClient<WorkerHeartbeat>();
+            var heartbeat = new WorkerHeartbeat { WorkerId = "outsider", HostName = "test", Runtimes = ["process"], Slots = 1, StartedAt = DateTimeOffset.UtcNow };
+            var response = await client.GetResponse<LeasesRenewed>(heartbeat, Ct, RequestTimeout.After(s: 30));
+
+            Assert.Equal("outsider", response.Message.WorkerId);
+            Assert.Empty(response.Message.Lost);
+        }
+        finally
+        {
+            await bus.StopAsync(Ct);
+        }
     }
 
     /// <summary>Submits <paramref name="count"/> <c>count</c> runs, each after the one before has ended (an idle worker every time).</summary>
