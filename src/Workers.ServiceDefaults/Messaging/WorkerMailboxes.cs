@@ -3,12 +3,12 @@ using MassTransit;
 namespace Workers.ServiceDefaults.Messaging;
 
 /// <summary>
-/// How the orchestrator reaches one worker process (a hand-over, a stop, the answer to a request). Each worker has a mailbox: a queue of its own,
-/// deleted with it, bound to one shared, durable direct exchange under the mailbox's name. Messages go to that exchange with
-/// the mailbox as routing key, never to the mailbox's own address. When the worker has died, the message finds no binding
-/// and is dropped (its lease then lapses, as after any crash). A send to a dead worker's own address would instead go to an
-/// exchange the broker deleted with the worker: that fails the channel (404), and the channel is the sending endpoint's own,
-/// so the orchestrator's saga endpoint stopped with it.
+/// How the orchestrator reaches one worker process (a hand-over, a stop, the answer to a request). Each worker has a
+/// mailbox: a queue of its own, deleted with it, bound to one shared, durable direct exchange under the mailbox's name.
+/// Messages go to that exchange with the mailbox as routing key, never to the mailbox's own address. When the worker has
+/// died, the message finds no binding and is dropped (its lease then lapses, as after any crash). A send to a dead worker's
+/// own address would instead go to an exchange the broker deleted with the worker: that fails the channel (404), and the
+/// channel is the sending endpoint's own, so the orchestrator's saga endpoint stopped with it.
 /// </summary>
 public static class WorkerMailboxes
 {
