@@ -22,20 +22,8 @@ public static class WorkerMailboxes
     /// Sends <paramref name="message"/> to the worker whose mailbox is at <paramref name="workerAddress"/>: on RabbitMQ through
     /// the shared exchange; on the in-memory transport, where nothing is deleted under a sender, to the address itself.
     /// </summary>
-    public static async Task SendAsync<T>(ISendEndpointProvider provider, string workerAddress, T message, CancellationToken cancellationToken)
-        where T : class
-    {
-        var address = new Uri(workerAddress);
-        if (!address.Scheme.StartsWith("rabbitmq", StringComparison.OrdinalIgnoreCase))
-        {
-            var direct = await provider.GetSendEndpoint(address).ConfigureAwait(false);
-            await direct.Send(message, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-        var mailbox = MailboxName(address);
-        var endpoint = await provider.GetSendEndpoint(ExchangeAddress).ConfigureAwait(false);
-        await endpoint.Send(message, send => send.SetRoutingKey(mailbox), cancellationToken).ConfigureAwait(false);
-    }
+    public static Task SendAsync<T>(ISendEndpointProvider provider, string workerAddress, T message, CancellationToken cancellationToken)
+        where T : class => SendAsync(provider, new Uri(workerAddress), message, requestId: null, cancellationToken);
 
     /// <summary>
     /// Set on a worker's request whose response address is its mailbox: the answer then goes through the shared exchange
@@ -44,28 +32,37 @@ public static class WorkerMailboxes
     public const string ReplyToMailboxHeader = "Workers-Reply-To-Mailbox";
 
     /// <summary>
-    /// Answers the request in <paramref name="context"/>: through the shared exchange when it came from a worker's mailbox on
-    /// RabbitMQ (<see cref="ReplyToMailboxHeader"/>), so the answer to a worker that died meanwhile is dropped instead of
-    /// failing this endpoint's channel; otherwise as MassTransit answers.
+    /// Answers the request in <paramref name="context"/>: to the worker's mailbox, like a hand-over, when the request came from
+    /// one (<see cref="ReplyToMailboxHeader"/>), so the answer to a worker that died meanwhile is dropped instead of failing
+    /// this endpoint's channel; otherwise as MassTransit answers.
     /// </summary>
     public static async Task RespondAsync<T>(ConsumeContext context, T message)
         where T : class
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (context.ResponseAddress is not { } address || !context.Headers.TryGetHeader(ReplyToMailboxHeader, out _)
-            || !address.Scheme.StartsWith("rabbitmq", StringComparison.OrdinalIgnoreCase))
-        {
+        if (context.ResponseAddress is { } address && context.Headers.TryGetHeader(ReplyToMailboxHeader, out _))
+            await SendAsync(context, address, message, context.RequestId, context.CancellationToken).ConfigureAwait(false);
+        else
             await context.RespondAsync(message).ConfigureAwait(false);
-            return;
-        }
-        var mailbox = MailboxName(address);
-        var requestId = context.RequestId;
-        var endpoint = await context.GetSendEndpoint(ExchangeAddress).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// On RabbitMQ through the shared exchange, routed by the mailbox's name; on the in-memory transport, where nothing is
+    /// deleted under a sender, to the address itself. <paramref name="requestId"/> makes the message an answer.
+    /// </summary>
+    static async Task SendAsync<T>(ISendEndpointProvider provider, Uri address, T message, Guid? requestId, CancellationToken cancellationToken)
+        where T : class
+    {
+        var rabbit = address.Scheme.StartsWith("rabbitmq", StringComparison.OrdinalIgnoreCase);
+        var mailbox = rabbit ? MailboxName(address) : null;
+        var endpoint = await provider.GetSendEndpoint(rabbit ? ExchangeAddress : address).ConfigureAwait(false);
         await endpoint.Send(message, send =>
         {
-            send.SetRoutingKey(mailbox);
-            send.RequestId = requestId;
-        }, context.CancellationToken).ConfigureAwait(false);
+            if (mailbox is not null)
+                send.SetRoutingKey(mailbox);
+            if (requestId is not null)
+                send.RequestId = requestId;
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The mailbox's queue name: the last segment of its address (<c>rabbitmq://host/vhost/name?…</c>).</summary>

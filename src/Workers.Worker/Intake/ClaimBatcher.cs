@@ -102,8 +102,7 @@ public sealed partial class ClaimBatcher
             // Not cancelled by shutdown: once sent, the leases may be granted, and a granted lease must be run (or handed back
             // by the drain), never dropped to lapse; the request has its own timeout.
             LogClaiming(_logger, claims.Count, successes.Count);
-            using var mailboxWait = new CancellationTokenSource(_options.Value.ClaimTimeout);
-            var client = await _requests.GetAsync<ClaimRuns>(mailboxWait.Token).ConfigureAwait(false);
+            var client = await _requests.GetAsync<ClaimRuns>(CancellationToken.None, _options.Value.ClaimTimeout).ConfigureAwait(false);
             var response = await client.GetResponse<RunsClaimed>(request, x => x.UseExecute(context => context.TrySetPriority(RunQueues.LifecyclePriority)),
                 CancellationToken.None, RequestTimeout.After(ms: (int)_options.Value.ClaimTimeout.TotalMilliseconds)).ConfigureAwait(false);
             Answer(claims, response.Message);

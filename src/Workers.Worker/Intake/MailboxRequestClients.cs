@@ -16,13 +16,15 @@ public sealed class MailboxRequestClients(IBus bus, WorkerMailbox mailbox)
     readonly ConcurrentDictionary<Type, object> _clients = new();
     ClientFactory? _factory;
 
-    /// <summary>The client for <typeparamref name="T"/>, once the mailbox has started.</summary>
-    public async ValueTask<IRequestClient<T>> GetAsync<T>(CancellationToken cancellationToken)
+    /// <summary>The client for <typeparamref name="T"/>, once the mailbox has started (waiting at most <paramref name="patience"/>).</summary>
+    /// <exception cref="TimeoutException">The mailbox has not started within <paramref name="patience"/>.</exception>
+    public async ValueTask<IRequestClient<T>> GetAsync<T>(CancellationToken cancellationToken, TimeSpan? patience = null)
         where T : class
     {
         if (_clients.TryGetValue(typeof(T), out var client))
             return (IRequestClient<T>)client;
-        _factory ??= new ClientFactory(new MailboxClientContext(bus, await mailbox.EndpointAsync(cancellationToken).ConfigureAwait(false), mailbox.Address));
+        var endpoint = await mailbox.EndpointAsync(patience ?? Timeout.InfiniteTimeSpan, cancellationToken).ConfigureAwait(false);
+        _factory ??= new ClientFactory(new MailboxClientContext(bus, endpoint, mailbox.Address));
         return (IRequestClient<T>)_clients.GetOrAdd(typeof(T), _ => _factory.CreateRequestClient<T>(RequestTimeout.Default));
     }
 

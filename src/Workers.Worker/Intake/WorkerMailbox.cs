@@ -48,7 +48,9 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
     }
 
     /// <summary>The mailbox endpoint, once it has started for the first time (answers to requests are received on it).</summary>
-    public Task<IReceiveEndpoint> EndpointAsync(CancellationToken cancellationToken) => _endpoint.Task.WaitAsync(cancellationToken);
+    /// <exception cref="TimeoutException">It has not started within <paramref name="patience"/>.</exception>
+    public Task<IReceiveEndpoint> EndpointAsync(TimeSpan patience, CancellationToken cancellationToken) =>
+        _endpoint.Task.WaitAsync(patience, cancellationToken);
 
     Task IReceiveEndpointObserver.Ready(ReceiveEndpointReady ready)
     {
