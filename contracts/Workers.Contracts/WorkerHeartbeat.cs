@@ -26,6 +26,23 @@ public sealed record WorkerHeartbeat
     public bool Draining { get; init; }
 
     public IReadOnlyList<HeldLease> Leases { get; init; } = [];
+
+    /// <summary>
+    /// Offers of slots this worker has given up because its mailbox queue was created again (a broker restart or a lost
+    /// connection deletes a temporary queue with the messages in it), so hand-overs made on them may never arrive. Each
+    /// names the leases that did arrive; a run leased on one of these offers under any other lease never reached this worker
+    /// and never will (a late hand-over on a given-up offer is handed back). Listed for a while after the loss, whatever the
+    /// orchestrator answered: heartbeats are lost too.
+    /// </summary>
+    public IReadOnlyList<ForgottenOffer> ForgottenOffers { get; init; } = [];
+}
+
+/// <summary>An offer a worker gave up (<see cref="WorkerHeartbeat.ForgottenOffers"/>) and the leases handed over on it that it did receive.</summary>
+public sealed record ForgottenOffer
+{
+    public Guid OfferId { get; init; }
+
+    public IReadOnlyList<Guid> ReceivedLeases { get; init; } = [];
 }
 
 /// <summary>A runtime a worker does not offer because a prerequisite is missing (a CLI not installed, no credentials).</summary>

@@ -279,6 +279,52 @@ public sealed class DistributedFleet_Specs
         }
     }
 
+    [Fact]
+    public async Task A_run_whose_hand_over_is_lost_with_its_workers_mailbox_restarts_without_spending_its_only_attempt()
+    {
+        // A broker restart deletes a worker's mailbox, a temporary queue, with the hand-overs in it. Here the mailbox is taken
+        // away while the worker keeps offering slots, a run allowed one attempt is handed over into the void, and then the
+        // worker declares its mailbox again. Its heartbeat gives up the offers made before; the orchestrator hands back the
+        // run, which never arrived, and the run restarts without its attempt counting. (Counted, it would fail: lease lost.)
+        // The hand-back must reach the saga before the lapse: the lease is long enough for MassTransit's reconnection, whose
+        // back-off after the failed declarations here has taken up to 8 s.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct, new Dictionary<string, string>
+        {
+            ["Workers__Runs__LeaseDuration"] = "00:00:20",
+        });
+        var worker = await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1", new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "true" });
+        await fleet.WaitForOfferAsync("worker-1", Ct);
+        var bindings = await fleet.Vhost.GetManagementResourceAsync("exchanges/worker-mailboxes/bindings/source", Ct);
+        var mailbox = Assert.Single(bindings.EnumerateArray()).GetProperty("destination").GetString()!;
+
+        Guid id;
+        await using (await fleet.Vhost.TakeQueueAwayAsync(mailbox, Ct))
+        {
+            await fleet.WaitForOfferAsync("worker-1", Ct);
+            id = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "count", Input = "lost on its way", Priority = 5, MaxAttempts = 1 }, Ct);
+            await Poll.UntilAsync(async () => (await fleet.RowsAsync([id], Ct)).Exists(r => (r.State, r.Attempt, r.WorkerId) == ("Running", 1, "worker-1")),
+                "the run is handed over to worker-1", TimeSpan.FromSeconds(30), Ct);
+            await Task.Delay(500, Ct); // the hand-over is routed to a mailbox that is not there, and dropped
+        }
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
+
+        var row = Assert.Single(await fleet.RowsAsync([id], Ct));
+        Assert.Equal(("Succeeded", 2, "worker-1"), (row.State, row.Attempt, row.WorkerId));
+        Assert.Equal([(id, 2)], fleet.Executions().Select(e => (e.RunId, e.Attempt)));
+        Assert.Equal(1, await ReleasedAttemptsAsync(fleet, id));
+        Assert.Contains(worker.Output, l => l.Contains("The mailbox queue was declared again", StringComparison.Ordinal));
+        Assert.Contains(fleet.Orchestrator.Output, l => l.Contains($"Run {id} attempt 1 never reached worker worker-1", StringComparison.Ordinal));
+        Report($"last error: {row.LastError}");
+    }
+
+    static async Task<int> ReleasedAttemptsAsync(DistributedFleet fleet, Guid id)
+    {
+        await using var connection = await fleet.Database.OpenConnectionAsync(Ct);
+        await using var command = new NpgsqlCommand("SELECT released_attempts FROM runs WHERE run_id = @id", connection);
+        command.Parameters.AddWithValue("id", id);
+        return (int)(await command.ExecuteScalarAsync(Ct))!;
+    }
+
     /// <summary>Submits <paramref name="count"/> <c>count</c> runs, each after the one before has ended (an idle worker every time).</summary>
     static async Task<List<Guid>> SubmitOneAtATimeAsync(DistributedFleet fleet, int count)
     {

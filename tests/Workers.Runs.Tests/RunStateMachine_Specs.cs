@@ -1,5 +1,6 @@
 using MassTransit;
 using Workers.Contracts;
+using Workers.Runs.Persistence;
 using Workers.Runs.StateMachine;
 using Workers.Runs.Tests.Support;
 
@@ -453,6 +454,37 @@ public sealed class RunStateMachine_Specs
         await fixture.Send(new RunFailed { RunId = id, Attempt = 2, LeaseId = second.LeaseId, Error = "boom", Retryable = true });
         var failed = await fixture.WaitFor(id, m => m.Failed);
         Assert.Contains("attempt 1 of 1", failed.LastError, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_hand_back_that_comes_after_its_lease_lapsed_takes_the_lapsed_attempt_off_the_count()
+    {
+        // Two attempts allowed. Attempt 1's hand-over never reached its worker, and its lease lapsed before the worker's
+        // heartbeat said so: the lapse counted it, the hand-back takes it off again.
+        var (fixture, id, lease) = await Running(agent: "patient");
+        await using var _ = fixture;
+        fixture.Time.Advance(TimeSpan.FromSeconds(11));
+        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 1, LeaseId = lease.LeaseId });
+        await fixture.WaitFor(id, m => m.Queued);
+
+        await fixture.Send(new RunReleased { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, WorkerId = "worker-a", Reason = RunStore.NeverDeliveredReason });
+        await fixture.Consumed<RunReleased>(id);
+        var refunded = fixture.Saga.Sagas.Contains(id);
+        Assert.Equal((RunStates.Queued, 2, 1, RunLifecycle.ReleasedKind), (refunded.CurrentState, refunded.Attempt, refunded.ReleasedAttempts, refunded.ErrorKind));
+        Assert.Contains("attempt 1 handed back by worker 'worker-a' after its lease had lapsed: not started", refunded.LastError, StringComparison.Ordinal);
+        Assert.Equal(1, fixture.Dispatches(id, 2));
+
+        // The same hand-back again changes nothing.
+        await fixture.Send(new RunReleased { RunId = id, Attempt = 1, LeaseId = lease.LeaseId, WorkerId = "worker-a", Reason = RunStore.NeverDeliveredReason });
+        await fixture.Consumed<RunReleased>(id, 2);
+        Assert.Equal(1, fixture.Saga.Sagas.Contains(id).ReleasedAttempts);
+
+        // Attempt 2 loses its lease too, and still has one behind it: only one of the two allowed has been spent.
+        var second = await fixture.Claim(id, 2);
+        fixture.Time.Advance(TimeSpan.FromSeconds(11));
+        await fixture.Send(new LeaseExpired { RunId = id, Attempt = 2, LeaseId = second.LeaseId });
+        var third = await fixture.WaitFor(id, m => m.Queued);
+        Assert.Equal((3, RunLifecycle.LeaseExpiredKind), (third.Attempt, third.ErrorKind));
     }
 
     [Fact]

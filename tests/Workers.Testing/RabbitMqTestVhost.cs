@@ -110,6 +110,86 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
         await EnsureSuccessAsync(response, $"PUT {path}", cancellationToken);
     }
 
+    /// <summary>
+    /// Takes an exclusive queue away from its owner, as a broker restart does: closes the connection that owns it (so the
+    /// broker deletes the queue with the messages in it), then declares an exclusive queue of the same name, bound to
+    /// nothing, on a connection of its own. The owner reconnects but cannot declare its queue again until the returned handle
+    /// is disposed; whatever is routed to the old queue's bindings meanwhile is dropped.
+    /// </summary>
+    public async Task<IAsyncDisposable> TakeQueueAwayAsync(string queue, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(queue);
+        var connection = await new ConnectionFactory { Uri = AmqpUrl }.CreateConnectionAsync(cancellationToken);
+        try
+        {
+            for (var round = 1; round <= 10; round++)
+            {
+                var owner = await QueueOwnerAsync(queue, cancellationToken);
+                if (owner is not null)
+                {
+                    var path = $"api/connections/{Escape(owner)}";
+                    using var response = await Http.DeleteAsync(new Uri(path, UriKind.Relative), cancellationToken);
+                    if (response.StatusCode != HttpStatusCode.NotFound)
+                        await EnsureSuccessAsync(response, $"DELETE {path}", cancellationToken);
+                }
+                // The broker deletes the queue shortly after the connection; the owner's reconnection may beat this, then again.
+                for (var i = 0; i < 20; i++)
+                {
+                    var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+                    try
+                    {
+                        await channel.QueueDeclareAsync(queue, durable: false, exclusive: true, autoDelete: false, cancellationToken: cancellationToken);
+                        return new QueueHold(connection, channel);
+                    }
+                    catch (OperationInterruptedException)
+                    {
+                        await channel.DisposeAsync();
+                        await Task.Delay(50, cancellationToken);
+                    }
+                }
+            }
+            throw new InvalidOperationException($"Could not take queue '{queue}' away from its owner in 10 rounds.");
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The name of the connection that owns an exclusive queue, or null when there is no such queue. The management API
+    /// shows the owner once it has sampled the queue (every few seconds), so a queue declared just now is asked again.
+    /// </summary>
+    async Task<string?> QueueOwnerAsync(string queue, CancellationToken cancellationToken)
+    {
+        var path = $"api/queues/{Escape(Name)}/{Escape(queue)}";
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            using var response = await Http.GetAsync(new Uri(path, UriKind.Relative), cancellationToken);
+            if (response.StatusCode == HttpStatusCode.NotFound)
+                return null;
+            await EnsureSuccessAsync(response, $"GET {path}", cancellationToken);
+            var details = await response.Content.ReadFromJsonAsync<JsonElement>(cancellationToken);
+            if (details.TryGetProperty("owner_pid_details", out var owner) && owner.ValueKind == JsonValueKind.Object)
+                return owner.GetProperty("name").GetString();
+            if (DateTime.UtcNow > deadline)
+                throw new InvalidOperationException($"Queue '{queue}' shows no owning connection (is it exclusive?): {details}");
+            await Task.Delay(250, cancellationToken);
+        }
+    }
+
+    sealed class QueueHold(IConnection connection, IChannel channel) : IAsyncDisposable
+    {
+        // The exclusive queue goes with the connection.
+        public async ValueTask DisposeAsync()
+        {
+            await channel.DisposeAsync();
+            await connection.DisposeAsync();
+        }
+    }
+
     /// <summary>Deletes the vhost and everything in it. Failures are ignored: cleanup must not hide the test's own outcome.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -464,18 +464,28 @@ public sealed partial class RunStore : IAsyncDisposable
 
     /// <summary>
     /// Extends every lease in the heartbeat that is still the run's current lease of a running attempt, records the
-    /// progress it carries, and refreshes the worker registry. Returns the leases the worker must give up, with why.
+    /// progress it carries, and refreshes the worker registry. Returns the leases the worker must give up, with why, and the
+    /// hand-overs on the offers it gave up (<see cref="WorkerHeartbeat.ForgottenOffers"/>) that never reached it.
     /// </summary>
-    public async Task<IReadOnlyList<LostLease>> RenewLeasesAsync(WorkerHeartbeat heartbeat, DateTimeOffset now, DateTimeOffset expiresAt,
+    public async Task<LeaseRenewal> RenewLeasesAsync(WorkerHeartbeat heartbeat, DateTimeOffset now, DateTimeOffset expiresAt,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(heartbeat);
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
 
+        var neverDelivered = heartbeat.ForgottenOffers.Count == 0
+            ? []
+            : await FindNeverDeliveredAsync(connection, transaction, heartbeat, cancellationToken).ConfigureAwait(false);
+        // A lease that never arrived is held on a little longer, until its hand-back reaches the saga: a lapse the saga has not
+        // judged yet then finds the lease live and leaves the run to the hand-back, which does not spend the attempt. Nobody
+        // runs it meanwhile; should the hand-back be lost, the lease lapses as any other.
+        var toRenew = neverDelivered.Count == 0
+            ? heartbeat.Leases
+            : [.. heartbeat.Leases, .. neverDelivered.Where(d => d.Running).Select(d => new HeldLease { RunId = d.Release.RunId, Attempt = d.Release.Attempt, LeaseId = d.Release.LeaseId })];
         var renewed = Dialect.Provider == StoreProvider.Postgres
-            ? await RenewAllAsync(connection, transaction, heartbeat.Leases, now, expiresAt, cancellationToken).ConfigureAwait(false)
-            : await RenewEachAsync(connection, transaction, heartbeat.Leases, now, expiresAt, cancellationToken).ConfigureAwait(false);
+            ? await RenewAllAsync(connection, transaction, toRenew, now, expiresAt, cancellationToken).ConfigureAwait(false)
+            : await RenewEachAsync(connection, transaction, toRenew, now, expiresAt, cancellationToken).ConfigureAwait(false);
 
         var lost = new List<LostLease>();
         foreach (var lease in heartbeat.Leases.Where(l => !renewed.Contains(l.RunId)))
@@ -504,7 +514,64 @@ public sealed partial class RunStore : IAsyncDisposable
         await UpsertWorkerAsync(connection, transaction, heartbeat, now, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         _copies.Forget(renewed);
-        return lost;
+        return new LeaseRenewal(lost, neverDelivered.ConvertAll(d => d.Release));
+    }
+
+    /// <summary>Why a hand-over that never reached its worker is handed back (the saga's record of the attempt says it).</summary>
+    public const string NeverDeliveredReason =
+        "not started: the hand-over was lost with the worker's mailbox (its queue was declared again after a broker restart or a lost connection)";
+
+    /// <summary>
+    /// The runs leased to this worker on offers it gave up whose lease is not among those it received: still running under
+    /// that lease (or being stopped), or already queued again after that lease lapsed. Runs it lists in its heartbeat are left
+    /// alone whatever their lease.
+    /// </summary>
+    async Task<List<(RunReleased Release, bool Running)>> FindNeverDeliveredAsync(DbConnection connection, DbTransaction transaction,
+        WorkerHeartbeat heartbeat, CancellationToken cancellationToken)
+    {
+        var offers = heartbeat.ForgottenOffers.DistinctBy(o => o.OfferId).ToDictionary(o => o.OfferId, o => o.ReceivedLeases.ToHashSet());
+        var held = heartbeat.Leases.Select(l => l.RunId).ToHashSet();
+        var found = new List<(RunReleased, bool)>();
+        // In chunks: a worker that lost its mailbox twice in a short while lists a few hundred offers at most.
+        foreach (var chunk in offers.Keys.Chunk(200))
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = $"""
+                SELECT run_id, lease_id, attempt, current_state, error_kind, claim_id FROM runs
+                WHERE worker_id = @worker_id AND current_state IN (@running, @cancelling, @timing_out, @queued)
+                    AND claim_id IN ({string.Join(", ", chunk.Select((_, i) => "@offer" + i))})
+                """;
+            command.AddParameter("worker_id", heartbeat.WorkerId);
+            command.AddParameter("running", RunStates.Running);
+            command.AddParameter("cancelling", RunStates.Cancelling);
+            command.AddParameter("timing_out", RunStates.TimingOut);
+            command.AddParameter("queued", RunStates.Queued);
+            for (var i = 0; i < chunk.Length; i++)
+                command.AddParameter("offer" + i, Dialect.ToDb(chunk[i]));
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var runId = Dialect.ReadGuid(reader, 0);
+                var leaseId = Dialect.ReadGuid(reader, 1);
+                var state = reader.GetString(3);
+                var lapsed = state == RunStates.Queued;
+                if (held.Contains(runId) || offers[Dialect.ReadGuid(reader, 5)].Contains(leaseId)
+                    || (lapsed && (reader.IsDBNull(4) || reader.GetString(4) != FailureKinds.LeaseExpired)))
+                    continue;
+                var attempt = reader.GetInt32(2);
+                found.Add((new RunReleased
+                {
+                    RunId = runId,
+                    // A lapse has queued the next attempt already; the hand-back is of the one before.
+                    Attempt = lapsed ? attempt - 1 : attempt,
+                    LeaseId = leaseId,
+                    WorkerId = heartbeat.WorkerId,
+                    Reason = NeverDeliveredReason,
+                }, state == RunStates.Running));
+            }
+        }
+        return found;
     }
 
     /// <summary>One statement per lease (SQLite: one writer at a time anyway, and no arrays).</summary>

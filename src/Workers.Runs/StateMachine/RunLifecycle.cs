@@ -423,12 +423,32 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
     public void ReleaseAttempt(BehaviorContext<RunState, RunReleased> context)
     {
         var run = context.Saga;
-        ApplyUsage(run, context.Message.Usage);
-        run.LastError = $"attempt {run.Attempt} handed back by worker '{context.Message.WorkerId}': {context.Message.Reason ?? "released"}";
-        run.ErrorKind = "released";
-        run.ReleasedAttempts++;
+        RecordHandBack(run, context.Message, run.Attempt, "");
         ClearLease(run);
         QueueNextAttempt(run);
+    }
+
+    /// <summary><see cref="RunState.ErrorKind"/> of an attempt its worker handed back: it does not count.</summary>
+    public const string ReleasedKind = "released";
+
+    /// <summary>
+    /// A hand-back that arrives after its lease lapsed and the next attempt was queued: the lapsed attempt never started (a
+    /// hand-over lost on its way, <see cref="Persistence.RunStore.NeverDeliveredReason"/>) or was given back, so it stops
+    /// counting, as it would have had the hand-back come first. The queued attempt goes on as it is.
+    /// </summary>
+    public void RefundLapsedAttempt(BehaviorContext<RunState, RunReleased> context)
+    {
+        var run = context.Saga;
+        RecordHandBack(run, context.Message, context.Message.Attempt, " after its lease had lapsed");
+        run.UpdatedAt = Now;
+    }
+
+    static void RecordHandBack(RunState run, RunReleased released, int attempt, string when)
+    {
+        ApplyUsage(run, released.Usage);
+        run.LastError = $"attempt {attempt} handed back by worker '{released.WorkerId}'{when}: {released.Reason ?? "released"}";
+        run.ErrorKind = ReleasedKind;
+        run.ReleasedAttempts++;
     }
 
     public void FinishCancel<T>(BehaviorContext<RunState, T> context)
@@ -442,7 +462,7 @@ public sealed class RunLifecycle(RunAdmission admission, DispatchProgress progre
 
     /// <summary>The queue priority of a dispatch: the run's own, or the restart level after a lost or handed-back attempt.</summary>
     public static int DispatchPriority(RunState run) =>
-        run.Attempt > 1 && run.ErrorKind is LeaseExpiredKind or "released" ? RunQueues.RestartPriority : run.Priority;
+        run.Attempt > 1 && run.ErrorKind is LeaseExpiredKind or ReleasedKind ? RunQueues.RestartPriority : run.Priority;
 
     public static ExecuteRun ToExecuteRun(RunState run) => new()
     {

@@ -80,7 +80,10 @@ public sealed class RunStateMachine : MassTransitStateMachine<RunState>
                 .TransitionTo(TimedOut),
             When(CancelRequested)
                 .Then(lifecycle.CancelBeforeStart)
-                .TransitionTo(Cancelled));
+                .TransitionTo(Cancelled),
+            // The attempt whose lapse queued this one is handed back after all: it never ran, so it does not count.
+            When(AttemptReleased, c => c.Message.LeaseId == c.Saga.LeaseId && c.Saga.ErrorKind == RunLifecycle.LeaseExpiredKind)
+                .Then(lifecycle.RefundLapsedAttempt));
 
         During(Running,
             When(AttemptFailed, c => c.Message.LeaseId == c.Saga.LeaseId)

@@ -19,7 +19,9 @@ namespace Workers.Worker.Intake;
 /// A dispatch that has to wait for a slot means this worker is the bottleneck and its queue may hold a backlog: no offer is
 /// made for <see cref="BusyPause"/>, so new runs queue behind the backlog in priority order instead of overtaking it. An
 /// assignment this worker cannot take (its offer's slots gone, draining, an offer it no longer knows) is handed back and
-/// goes to the queue.
+/// goes to the queue. When the mailbox queue is declared again (<see cref="WorkerMailbox.Generation"/>), hand-overs sent to
+/// the old one may be lost with it: every offer made so far is given up, and the heartbeat lists them with the leases that
+/// did arrive (<see cref="ForgottenOffers"/>), so the orchestrator hands back the runs that never will.
 /// </remarks>
 public sealed partial class SlotOfferer(
     SlotPool slots,
@@ -57,7 +59,10 @@ public sealed partial class SlotOfferer(
     /// </summary>
     static readonly TimeSpan RenewAfter = ValidFor * 0.6;
 
-    /// <summary>How long an offer's send time is remembered, to start the lease clock of an assignment that arrives late.</summary>
+    /// <summary>
+    /// How long an offer's send time is remembered, to start the lease clock of an assignment that arrives late; and how long
+    /// an offer given up with a lost mailbox is listed in heartbeats.
+    /// </summary>
     static readonly TimeSpan Memory = TimeSpan.FromSeconds(30);
 
     /// <summary>How often an idle worker looks at its offers when nothing wakes it.</summary>
@@ -67,6 +72,9 @@ public sealed partial class SlotOfferer(
     readonly List<Offer> _held = [];
     readonly Dictionary<Guid, long> _sentAt = [];
     readonly Dictionary<Guid, Guid> _successors = [];
+    readonly Dictionary<Guid, List<Guid>> _received = [];
+    readonly List<(ForgottenOffer Offer, long At)> _forgotten = [];
+    int _mailboxGeneration;
     readonly SemaphoreSlim _wake = new(0, 1);
     long _newestSentAt;
     long _pausedUntil;
@@ -107,6 +115,7 @@ public sealed partial class SlotOfferer(
         {
             var now = Stopwatch.GetTimestamp();
             Forget(now);
+            ForgetIfMailboxRecreated(now);
             if (drain.IsDraining)
             {
                 ReleaseHeld(_ => true);
@@ -188,12 +197,28 @@ public sealed partial class SlotOfferer(
         var hasSlot = false;
         lock (_lock)
         {
+            ForgetIfMailboxRecreated(Stopwatch.GetTimestamp());
+            // A redelivered hand-over (its first delivery was taken but not acknowledged) is the same lease: taken once, and
+            // never handed back while it runs, not even once its offer was given up.
+            if (WasReceived(assigned.OfferId, assigned.Lease.LeaseId))
+            {
+                LogDuplicateAssignment(logger, assigned.Run.RunId, assigned.Run.Attempt);
+                return;
+            }
             if (!_sentAt.TryGetValue(assigned.OfferId, out sentAt))
+            {
                 refusal = "assigned on an offer this worker does not know";
-            else if (drain.IsDraining)
-                refusal = "the worker is shutting down";
+            }
             else
-                hasSlot = TakeHeld(assigned.OfferId) || slots.TryTake();
+            {
+                if (!_received.TryGetValue(assigned.OfferId, out var received))
+                    _received[assigned.OfferId] = received = [];
+                received.Add(assigned.Lease.LeaseId);
+                if (drain.IsDraining)
+                    refusal = "the worker is shutting down";
+                else
+                    hasSlot = TakeHeld(assigned.OfferId) || slots.TryTake();
+            }
         }
         if (refusal is null && !hasSlot)
         {
@@ -223,6 +248,44 @@ public sealed partial class SlotOfferer(
             WorkerId = identity.WorkerId,
             Reason = $"not started: {refusal}",
         }, 1).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The offers given up in the last <see cref="Memory"/> because the mailbox queue was declared again, each with the leases
+    /// that arrived on it: for the heartbeat, so the orchestrator hands back the runs leased on them that never arrived.
+    /// </summary>
+    public IReadOnlyList<ForgottenOffer> ForgottenOffers()
+    {
+        lock (_lock)
+        {
+            var now = Stopwatch.GetTimestamp();
+            ForgetIfMailboxRecreated(now);
+            _forgotten.RemoveAll(f => Stopwatch.GetElapsedTime(f.At, now) >= Memory);
+            return _forgotten.Count == 0 ? [] : _forgotten.ConvertAll(f => f.Offer);
+        }
+    }
+
+    bool WasReceived(Guid offerId, Guid leaseId) =>
+        (_received.TryGetValue(offerId, out var received) && received.Contains(leaseId))
+        || _forgotten.Exists(f => f.Offer.OfferId == offerId && f.Offer.ReceivedLeases.Contains(leaseId));
+
+    /// <summary>
+    /// After the mailbox queue was declared again, gives up every offer made so far: a hand-over on one may have been lost with
+    /// the old queue, and one that still comes is handed back, so what did arrive on each is final.
+    /// </summary>
+    void ForgetIfMailboxRecreated(long now)
+    {
+        var generation = mailbox.Generation;
+        if (generation == _mailboxGeneration)
+            return;
+        _mailboxGeneration = generation;
+        foreach (var id in _sentAt.Keys)
+            _forgotten.Add((new ForgottenOffer { OfferId = id, ReceivedLeases = _received.TryGetValue(id, out var received) ? [.. received] : [] }, now));
+        LogMailboxRecreated(logger, _sentAt.Count);
+        _sentAt.Clear();
+        _successors.Clear();
+        _received.Clear();
+        ReleaseHeld(_ => true);
     }
 
     /// <summary>Takes a slot held for offer <paramref name="offerId"/>, or for the offers that took over its slots.</summary>
@@ -267,8 +330,10 @@ public sealed partial class SlotOfferer(
             {
                 _sentAt.Remove(id);
                 _successors.Remove(id);
+                _received.Remove(id);
             }
         }
+        _forgotten.RemoveAll(f => Stopwatch.GetElapsedTime(f.At, now) >= Memory);
     }
 
     public override void Dispose()
@@ -287,4 +352,11 @@ public sealed partial class SlotOfferer(
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "Run {RunId} attempt {Attempt} handed back: {Reason}")]
     static partial void LogHandedBack(ILogger logger, Guid runId, int attempt, string reason);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "Run {RunId} attempt {Attempt} handed over again; already taken")]
+    static partial void LogDuplicateAssignment(ILogger logger, Guid runId, int attempt);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning,
+        Message = "The mailbox queue was declared again (broker restart or lost connection); {Count} offer(s) given up, and runs handed over on them that never arrived are handed back")]
+    static partial void LogMailboxRecreated(ILogger logger, int count);
 }

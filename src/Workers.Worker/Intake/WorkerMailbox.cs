@@ -21,6 +21,7 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
 
     readonly TaskCompletionSource<IReceiveEndpoint> _endpoint = new(TaskCreationOptions.RunContinuationsAsynchronously);
     Uri? _address;
+    int _generation;
 
     /// <summary>The mailbox queue's address; known once the bus is configured, before any hosted service starts.</summary>
     public Uri Address => _address ?? throw new InvalidOperationException("The worker's mailbox is not configured: the bus has not been built yet.");
@@ -52,9 +53,17 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
     public Task<IReceiveEndpoint> EndpointAsync(TimeSpan patience, CancellationToken cancellationToken) =>
         _endpoint.Task.WaitAsync(patience, cancellationToken);
 
+    /// <summary>
+    /// How many times the mailbox has become ready again after its first start: each time, its queue was declared anew
+    /// after the consumer lost it (a broker restart, a lost connection or channel), and a temporary queue is deleted with the
+    /// messages it held. Hand-overs sent before may be gone (<see cref="SlotOfferer"/>).
+    /// </summary>
+    public int Generation => Volatile.Read(ref _generation);
+
     Task IReceiveEndpointObserver.Ready(ReceiveEndpointReady ready)
     {
-        _endpoint.TrySetResult(ready.ReceiveEndpoint);
+        if (!_endpoint.TrySetResult(ready.ReceiveEndpoint))
+            Interlocked.Increment(ref _generation);
         return Task.CompletedTask;
     }
 

@@ -17,6 +17,7 @@ namespace Workers.Worker.Leases;
 sealed partial class HeartbeatService(
     MailboxRequestClients requests,
     LeaseTable leases,
+    SlotOfferer offerer,
     SlotPool slots,
     DrainState drain,
     RuntimeOffer runtimes,
@@ -56,6 +57,7 @@ sealed partial class HeartbeatService(
             StartedAt = identity.StartedAt,
             Draining = drain.IsDraining,
             Leases = held.Select(r => r.ToHeldLease()).ToList(),
+            ForgottenOffers = offerer.ForgottenOffers(),
         };
         try
         {

@@ -246,7 +246,7 @@ public sealed class RunStore_Specs
                 new HeldLease { RunId = unknown, Attempt = 1, LeaseId = Guid.NewGuid() },
             ],
         };
-        var lost = await fixture.Store.RenewLeasesAsync(heartbeat, Now.AddSeconds(2), Now.AddSeconds(12), Ct);
+        var lost = (await fixture.Store.RenewLeasesAsync(heartbeat, Now.AddSeconds(2), Now.AddSeconds(12), Ct)).Lost;
 
         var renewed = (await fixture.Store.LoadAsync(held.CorrelationId, Ct))!;
         Assert.Equal(Now.AddSeconds(12), renewed.LeaseExpiresAt);
@@ -259,6 +259,58 @@ public sealed class RunStore_Specs
         Assert.Equal("worker-a", worker.WorkerId);
         Assert.Equal(4, worker.ActiveRuns);
         Assert.Equal(["process"], worker.Runtimes);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
+    public async Task A_heartbeat_listing_given_up_offers_hands_back_the_runs_leased_on_them_that_never_arrived(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        var givenUp = Guid.NewGuid();
+        var stillOffered = Guid.NewGuid();
+        static RunState Leased(string state, Guid offer, string worker = "worker-a")
+        {
+            var run = StoreFixture.NewRun(Now, state);
+            run.LeaseId = Guid.NewGuid();
+            run.ClaimId = offer;
+            run.WorkerId = worker;
+            run.LeaseExpiresAt = state == RunStates.Running ? Now.AddSeconds(8) : null;
+            return run;
+        }
+        var neverArrived = Leased(RunStates.Running, givenUp);
+        var arrived = Leased(RunStates.Running, givenUp);
+        var onALiveOffer = Leased(RunStates.Running, stillOffered);
+        var anotherWorkers = Leased(RunStates.Running, givenUp, "worker-b");
+        var listed = Leased(RunStates.Running, givenUp);
+        // Lapsed before the heartbeat came: the next attempt is queued, and the one that never arrived should not count.
+        var lapsed = Leased(RunStates.Queued, givenUp);
+        lapsed.Attempt = 2;
+        lapsed.ErrorKind = FailureKinds.LeaseExpired;
+        var handedBack = Leased(RunStates.Queued, givenUp);
+        handedBack.Attempt = 2;
+        handedBack.ErrorKind = RunLifecycle.ReleasedKind;
+        foreach (var run in new[] { neverArrived, arrived, onALiveOffer, anotherWorkers, listed, lapsed, handedBack })
+            await fixture.Store.InsertAsync(run, Ct);
+
+        var heartbeat = new WorkerHeartbeat
+        {
+            WorkerId = "worker-a",
+            HostName = "host",
+            StartedAt = Now,
+            Leases = [new HeldLease { RunId = listed.CorrelationId, Attempt = 1, LeaseId = listed.LeaseId!.Value }],
+            ForgottenOffers = [new ForgottenOffer { OfferId = givenUp, ReceivedLeases = [arrived.LeaseId!.Value] }],
+        };
+        var renewal = await fixture.Store.RenewLeasesAsync(heartbeat, Now.AddSeconds(9), Now.AddSeconds(17), Ct);
+
+        Assert.Empty(renewal.Lost);
+        Assert.Equal(
+            [(neverArrived.CorrelationId, 1, neverArrived.LeaseId!.Value), (lapsed.CorrelationId, 1, lapsed.LeaseId!.Value)],
+            renewal.NeverDelivered.Select(r => (r.RunId, r.Attempt, r.LeaseId)).OrderBy(r => r.RunId == lapsed.CorrelationId));
+        Assert.All(renewal.NeverDelivered, r => Assert.Equal(("worker-a", RunStore.NeverDeliveredReason), (r.WorkerId, r.Reason)));
+        // Held on until its hand-back is judged, so a lapse already on its way cannot count the attempt first.
+        Assert.Equal(Now.AddSeconds(17), (await fixture.Store.LoadAsync(neverArrived.CorrelationId, Ct))!.LeaseExpiresAt);
+        Assert.Equal(Now.AddSeconds(8), (await fixture.Store.LoadAsync(arrived.CorrelationId, Ct))!.LeaseExpiresAt);
+        Assert.Null((await fixture.Store.LoadAsync(lapsed.CorrelationId, Ct))!.LeaseExpiresAt);
     }
 
     [Theory]
@@ -284,7 +336,7 @@ public sealed class RunStore_Specs
                 StartedAt = Now,
                 Leases = [new HeldLease { RunId = run.CorrelationId, Attempt = 1, LeaseId = run.LeaseId.Value, Progress = progress }],
             };
-            Assert.Empty(await fixture.Store.RenewLeasesAsync(heartbeat, at, at.AddSeconds(10), Ct));
+            Assert.Empty((await fixture.Store.RenewLeasesAsync(heartbeat, at, at.AddSeconds(10), Ct)).Lost);
             return (await fixture.Store.LoadAsync(run.CorrelationId, Ct))!;
         }
 
@@ -349,7 +401,7 @@ public sealed class RunStore_Specs
             Leases = [.. runs.Select(r => new HeldLease { RunId = r.CorrelationId, Attempt = 1, LeaseId = r.LeaseId!.Value, Usage = new RunUsage { Steps = 2 } })],
         };
 
-        var lost = await fixture.Store.RenewLeasesAsync(heartbeat, Now.AddSeconds(2), Now.AddSeconds(12), Ct);
+        var lost = (await fixture.Store.RenewLeasesAsync(heartbeat, Now.AddSeconds(2), Now.AddSeconds(12), Ct)).Lost;
 
         Assert.Empty(lost);
         foreach (var run in runs.Take(20))
