@@ -21,6 +21,12 @@ public sealed record ScenarioResult
     public int Executions { get; init; }
     public int KilledExecutions { get; init; }
     public int Retried { get; init; }
+
+    /// <summary>Runs whose attempts beyond the first counted against their budget (a handed-back attempt does not count).</summary>
+    public int SpentAnAttempt { get; init; }
+
+    /// <summary>Each run that needed more than one attempt: how many, how many were handed back, and its last error.</summary>
+    public List<string> RetriedRuns { get; init; } = [];
     public string? FaultError { get; init; }
 
     [JsonIgnore]
@@ -34,9 +40,9 @@ public sealed record ScenarioResult
 
     public void Print(Action<string> log)
     {
-        log($"  runs {Runs} (+{NeverAccepted} never accepted by the API), executions {Executions} ({KilledExecutions} killed), runs retried {Retried}");
+        log($"  runs {Runs} (+{NeverAccepted} never accepted by the API), executions {Executions} ({KilledExecutions} killed), runs retried {Retried} ({SpentAnAttempt} spending an attempt)");
         log($"  lost {Lost.Count}, overlapping {Overlapping.Count}, duplicates {Duplicates.Count}, succeeded twice {SucceededTwice.Count}");
-        foreach (var (name, list) in new[] { ("lost", Lost), ("overlapping", Overlapping), ("duplicate", Duplicates), ("succeeded twice", SucceededTwice), ("not succeeded", NonSucceeded) })
+        foreach (var (name, list) in new[] { ("lost", Lost), ("overlapping", Overlapping), ("duplicate", Duplicates), ("succeeded twice", SucceededTwice), ("not succeeded", NonSucceeded), ("retried", RetriedRuns) })
         {
             foreach (var item in list.Take(20))
                 log($"    {name}: {item}");
@@ -122,6 +128,9 @@ public static class Analysis
             Executions = executions.Count,
             KilledExecutions = executions.Count(e => !e.Completed),
             Retried = rows.Count(r => r.Attempt > 1),
+            SpentAnAttempt = rows.Count(r => r.CountedAttempts > 1),
+            RetriedRuns = rows.Where(r => r.Attempt > 1)
+                .Select(r => $"{r.RunId}: {r.State} at attempt {r.Attempt} ({r.ReleasedAttempts} handed back), last error: {r.LastError ?? "-"}").ToList(),
             FaultError = faultError,
         };
     }

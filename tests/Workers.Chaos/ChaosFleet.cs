@@ -163,7 +163,7 @@ public sealed class ChaosFleet : IAsyncDisposable
             await using var connection = await Database.OpenConnectionAsync(cancellationToken);
             await using var command = new NpgsqlCommand(
                 """
-                SELECT run_id, current_state, attempt, worker_id, last_error, started_at, finished_at
+                SELECT run_id, current_state, attempt, worker_id, last_error, started_at, finished_at, released_attempts
                 FROM runs WHERE run_id = ANY(@ids)
                 """, connection);
             command.Parameters.AddWithValue("ids", runIds.ToArray());
@@ -174,7 +174,7 @@ public sealed class ChaosFleet : IAsyncDisposable
                 rows.Add(new RunRow(reader.GetGuid(0), reader.GetString(1), reader.GetInt32(2),
                     reader.IsDBNull(3) ? null : reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4),
                     reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
-                    reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6)));
+                    reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6), reader.GetInt32(7)));
             }
             return rows;
         }
@@ -348,7 +348,10 @@ public sealed class ChaosFleet : IAsyncDisposable
 
 /// <summary>One row of the saga table, as the checks read it.</summary>
 public sealed record RunRow(Guid RunId, string State, int Attempt, string? WorkerId, string? LastError, DateTimeOffset? StartedAt,
-    DateTimeOffset? FinishedAt)
+    DateTimeOffset? FinishedAt, int ReleasedAttempts = 0)
 {
+    /// <summary>Attempts that counted against the run's budget: handed-back ones do not.</summary>
+    public int CountedAttempts => Attempt - ReleasedAttempts;
+
     public bool Terminal => State is "Succeeded" or "Failed" or "Cancelled" or "Rejected";
 }

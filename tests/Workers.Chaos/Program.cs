@@ -124,12 +124,14 @@ namespace Workers.Chaos
             {
                 var items = r.Faults.Select(f => $"- fault: {f}")
                     .Concat(r.FaultError is null ? [] : [$"- fault injection error: {r.FaultError}"])
-                    .Concat([$"- {r.Executions} executions ({r.KilledExecutions} killed before their end), {r.Retried} runs needed more than one attempt, {r.NeverAccepted} submissions never accepted by the API"])
+                    .Concat([$"- {r.Executions} executions ({r.KilledExecutions} killed before their end), {r.Retried} runs needed more than one attempt ({r.SpentAnAttempt} spending one of their budget; a handed-back attempt does not count), {r.NeverAccepted} submissions never accepted by the API"])
                     .Concat(r.Lost.Select(x => $"- lost: {x}"))
                     .Concat(r.Overlapping.Select(x => $"- overlapping: {x}"))
                     .Concat(r.Duplicates.Select(x => $"- duplicate: {x}"))
                     .Concat(r.NonSucceeded.Take(10).Select(x => $"- not succeeded: {x}"))
-                    .Concat(r.NonSucceeded.Count > 10 ? [$"- … {r.NonSucceeded.Count - 10} more not succeeded"] : []);
+                    .Concat(r.NonSucceeded.Count > 10 ? [$"- … {r.NonSucceeded.Count - 10} more not succeeded"] : [])
+                    .Concat(r.RetriedRuns.Take(10).Select(x => $"- retried: {x}"))
+                    .Concat(r.RetriedRuns.Count > 10 ? [$"- … {r.RetriedRuns.Count - 10} more retried"] : []);
                 return $"### {r.Scenario} (measured {r.MeasuredAt:yyyy-MM-dd HH:mm} UTC)\n\n{string.Join("\n", items)}\n";
             }));
             return $"""

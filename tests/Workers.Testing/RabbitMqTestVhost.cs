@@ -116,7 +116,8 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
     /// nothing, on a connection of its own. The owner reconnects but cannot declare its queue again until the returned handle
     /// is disposed; whatever is routed to the old queue's bindings meanwhile is dropped.
     /// </summary>
-    public async Task<IAsyncDisposable> TakeQueueAwayAsync(string queue, CancellationToken cancellationToken = default)
+    /// <param name="owner">The owning connection's name, if already known (<see cref="QueueOwnerAsync"/>): taken at once.</param>
+    public async Task<IAsyncDisposable> TakeQueueAwayAsync(string queue, string? owner = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(queue);
         var connection = await new ConnectionFactory { Uri = AmqpUrl }.CreateConnectionAsync(cancellationToken);
@@ -124,7 +125,7 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
         {
             for (var round = 1; round <= 10; round++)
             {
-                var owner = await QueueOwnerAsync(queue, cancellationToken);
+                owner = round == 1 && owner is not null ? owner : await QueueOwnerAsync(queue, cancellationToken);
                 if (owner is not null)
                 {
                     var path = $"api/connections/{Escape(owner)}";
@@ -161,7 +162,7 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
     /// The name of the connection that owns an exclusive queue, or null when there is no such queue. The management API
     /// shows the owner once it has sampled the queue (every few seconds), so a queue declared just now is asked again.
     /// </summary>
-    async Task<string?> QueueOwnerAsync(string queue, CancellationToken cancellationToken)
+    public async Task<string?> QueueOwnerAsync(string queue, CancellationToken cancellationToken = default)
     {
         var path = $"api/queues/{Escape(Name)}/{Escape(queue)}";
         var deadline = DateTime.UtcNow.AddSeconds(15);

@@ -12,7 +12,7 @@ namespace Workers.Worker.Intake;
 /// timeout) and at most one waits per queue, which keeps priority honest.
 /// </summary>
 public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, DrainState drain, HeldDispatches held, SlotOfferer offerer,
-    IOptions<WorkerOptions> options)
+    WorkerMailbox mailbox, IOptions<WorkerOptions> options)
     : IConsumer<ExecuteRun>
 {
     /// <summary>
@@ -30,8 +30,10 @@ public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, Dr
         {
             if (await TryTakeSlotAsync(wait.Token).ConfigureAwait(false))
             {
-                // The drain may have begun while this delivery waited: a worker shutting down starts nothing new.
-                if (!drain.IsDraining)
+                // The drain may have begun while this delivery waited: a worker shutting down starts nothing new. And the claim
+                // is answered through the mailbox: while that is down (the broker connection being recovered), a granted claim
+                // would never arrive and its lease would lapse, spending an attempt; the dispatch waits for it or goes back.
+                if (!drain.IsDraining && await MailboxUpAsync(wait.Token).ConfigureAwait(false))
                 {
                     executor.Start(context.Message);
                     return;
@@ -51,6 +53,18 @@ public sealed class RunDispatchConsumer(SlotPool slots, RunExecutor executor, Dr
             }
         }
         await PutBackAsync(context).ConfigureAwait(false);
+    }
+
+    async Task<bool> MailboxUpAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await mailbox.WaitReadyAsync(options.Value.SlotWaitTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     async Task<bool> TryTakeSlotAsync(CancellationToken cancellationToken)

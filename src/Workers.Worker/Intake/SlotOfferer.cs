@@ -116,7 +116,8 @@ public sealed partial class SlotOfferer(
             var now = Stopwatch.GetTimestamp();
             Forget(now);
             ForgetIfMailboxRecreated(now);
-            if (drain.IsDraining)
+            // A hand-over to a mailbox that is down would be lost, and its lease left to lapse.
+            if (drain.IsDraining || !mailbox.IsReady)
             {
                 ReleaseHeld(_ => true);
                 return;

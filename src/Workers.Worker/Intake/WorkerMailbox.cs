@@ -6,7 +6,8 @@ namespace Workers.Worker.Intake;
 /// <summary>
 /// This worker process's mailbox (<see cref="WorkerMailboxes"/>): where the orchestrator hands runs over, asks for runs to
 /// stop and answers this worker's requests (<see cref="MailboxRequestClients"/>). Its address goes out with every claim and
-/// offer, and the orchestrator keeps it with the lease.
+/// offer, and the orchestrator keeps it with the lease. While it is down (its queue lost with the broker connection and not
+/// yet declared again), nothing can reach this worker: it makes no offers and no claims (<see cref="IsReady"/>).
 /// </summary>
 public sealed class WorkerMailbox : IReceiveEndpointObserver
 {
@@ -20,8 +21,11 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
     public const int PrefetchCount = 2 * SlotOfferer.MaxSlotsPerOffer + 64;
 
     readonly TaskCompletionSource<IReceiveEndpoint> _endpoint = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    readonly Lock _lock = new();
     Uri? _address;
     int _generation;
+    // Completed while the mailbox is up; replaced by a fresh one each time it goes down.
+    TaskCompletionSource _up = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The mailbox queue's address; known once the bus is configured, before any hosted service starts.</summary>
     public Uri Address => _address ?? throw new InvalidOperationException("The worker's mailbox is not configured: the bus has not been built yet.");
@@ -60,16 +64,67 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
     /// </summary>
     public int Generation => Volatile.Read(ref _generation);
 
+    /// <summary>
+    /// Whether the mailbox is up: started, and not faulted since. A claim or an offer made while it is down would be answered
+    /// into the void (the grant lost, the lease left to lapse, an attempt spent).
+    /// </summary>
+    public bool IsReady
+    {
+        get
+        {
+            lock (_lock)
+                return _up.Task.IsCompleted;
+        }
+    }
+
+    /// <summary>Waits up to <paramref name="patience"/> for the mailbox to be up; false if it is still down.</summary>
+    public async Task<bool> WaitReadyAsync(TimeSpan patience, CancellationToken cancellationToken)
+    {
+        Task up;
+        lock (_lock)
+            up = _up.Task;
+        if (up.IsCompleted)
+            return true;
+        try
+        {
+            await up.WaitAsync(patience, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
     Task IReceiveEndpointObserver.Ready(ReceiveEndpointReady ready)
     {
         if (!_endpoint.TrySetResult(ready.ReceiveEndpoint))
             Interlocked.Increment(ref _generation);
+        lock (_lock)
+            _up.TrySetResult();
         return Task.CompletedTask;
     }
 
-    Task IReceiveEndpointObserver.Stopping(ReceiveEndpointStopping stopping) => Task.CompletedTask;
+    Task IReceiveEndpointObserver.Stopping(ReceiveEndpointStopping stopping)
+    {
+        GoDown();
+        return Task.CompletedTask;
+    }
 
     Task IReceiveEndpointObserver.Completed(ReceiveEndpointCompleted completed) => Task.CompletedTask;
 
-    Task IReceiveEndpointObserver.Faulted(ReceiveEndpointFaulted faulted) => Task.CompletedTask;
+    Task IReceiveEndpointObserver.Faulted(ReceiveEndpointFaulted faulted)
+    {
+        GoDown();
+        return Task.CompletedTask;
+    }
+
+    void GoDown()
+    {
+        lock (_lock)
+        {
+            if (_up.Task.IsCompleted)
+                _up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
 }
