@@ -307,7 +307,8 @@ public sealed class DistributedFleet_Specs
             await using (await fleet.Vhost.TakeQueueAwayAsync(mailbox, owner, Ct))
             {
                 id = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "count", Input = $"try {attempt}", Priority = 5, MaxAttempts = 1 }, Ct);
-                await Poll.UntilAsync(async () => (await fleet.RowsAsync([id], Ct)).Exists(r => r.State == "Running") || (await DispatchCountsAsync(fleet, [id]))[0] > 0,
+                // Accepted either way: leased to the offer (no dispatch) or queued (dispatched once).
+                await Poll.UntilAsync(async () => (await fleet.RowsAsync([id], Ct)).Exists(r => r.State is "Running" or "Queued"),
                     "the run is handed over or queued", TimeSpan.FromSeconds(30), Ct);
                 if ((await DispatchCountsAsync(fleet, [id]))[0] == 0)
                 {
@@ -341,14 +342,18 @@ public sealed class DistributedFleet_Specs
         // Claims are answered and runs handed over through the mailbox: a worker without one would take runs it can never be
         // told it holds, and each would lapse, spending an attempt. It makes no offers and leaves dispatches waiting instead.
         await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
-        await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1", new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "true" });
+        var worker = await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1", new Dictionary<string, string> { ["Workers__Worker__OfferIdleSlots"] = "true" });
         var mailbox = await MailboxQueueAsync(fleet);
         await fleet.WaitForOfferAsync("worker-1", Ct);
 
         Guid id;
         await using (await fleet.Vhost.TakeQueueAwayAsync(mailbox, cancellationToken: Ct))
         {
-            await Task.Delay(1500, Ct); // the last offer made before lapses at the orchestrator
+            // Until MassTransit reports the mailbox down, the worker cannot know: wait for its failed declaration, and for the
+            // last offer made before it to lapse at the orchestrator.
+            await Poll.UntilAsync(() => worker.Output.Any(l => l.Contains("Declare queue faulted", StringComparison.Ordinal)),
+                "the worker fails to declare its mailbox again", TimeSpan.FromSeconds(30), Ct);
+            await Task.Delay(1500, Ct);
             id = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "count", Input = "waits for the mailbox", Priority = 5, MaxAttempts = 1 }, Ct);
             await Task.Delay(3000, Ct);
             var waiting = Assert.Single(await fleet.RowsAsync([id], Ct));

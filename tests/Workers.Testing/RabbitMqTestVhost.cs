@@ -134,7 +134,7 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
                         await EnsureSuccessAsync(response, $"DELETE {path}", cancellationToken);
                 }
                 // The broker deletes the queue shortly after the connection; the owner's reconnection may beat this, then again.
-                for (var i = 0; i < 20; i++)
+                for (var i = 0; i < 100; i++)
                 {
                     var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
                     try
@@ -145,7 +145,7 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
                     catch (OperationInterruptedException)
                     {
                         await channel.DisposeAsync();
-                        await Task.Delay(50, cancellationToken);
+                        await Task.Delay(10, cancellationToken);
                     }
                 }
             }

@@ -111,7 +111,12 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
         return Task.CompletedTask;
     }
 
-    Task IReceiveEndpointObserver.Completed(ReceiveEndpointCompleted completed) => Task.CompletedTask;
+    // A consumer that ends without a fault (its channel closed under it) completes; the transport then starts another.
+    Task IReceiveEndpointObserver.Completed(ReceiveEndpointCompleted completed)
+    {
+        GoDown();
+        return Task.CompletedTask;
+    }
 
     Task IReceiveEndpointObserver.Faulted(ReceiveEndpointFaulted faulted)
     {
