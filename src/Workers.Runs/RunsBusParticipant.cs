@@ -1,6 +1,7 @@
 using MassTransit;
 using MassTransit.Configuration;
 using MassTransit.Saga;
+using Microsoft.Extensions.DependencyInjection;
 using Workers.Runs.Activity;
 using Workers.Runs.Dispatch;
 using Workers.Runs.Leases;
@@ -70,6 +71,7 @@ sealed class RunsBusParticipant : IBusParticipant
         }
         configurator.ReceiveEndpoint(HeartbeatQueue, e =>
         {
+            e.ConnectReceiveEndpointObserver(context.GetRequiredService<HeartbeatHearing>());
             e.UseMessageRetry(r => r.Exponential(10, TimeSpan.FromMilliseconds(10), TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(20)));
             e.ConfigureConsumer<LeaseRenewalConsumer>(context);
             // Idle workers' offers of slots: kept in memory, so beside the renewals rather than behind the saga's traffic.

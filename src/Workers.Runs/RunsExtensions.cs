@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Workers.Runs;
 using Workers.Runs.Admission;
 using Workers.Runs.Dispatch;
+using Workers.Runs.Leases;
 using Workers.Runs.Persistence;
 using Workers.Runs.Routing;
 using Workers.Runs.StateMachine;
@@ -50,6 +51,7 @@ public static class RunsExtensions
         services.TryAddSingleton<DispatchProgress>();
         services.TryAddSingleton<SlotOffers>();
         services.TryAddSingleton<RunLifecycle>();
+        services.TryAddSingleton<HeartbeatHearing>();
 
         // Order matters: hosted services start in registration order, and these must finish before the bus starts.
         services.AddHostedService<SchemaMigrationService>();

@@ -2,6 +2,7 @@ using Npgsql;
 using Workers.Contracts;
 using Workers.Integration.Tests.Fleet;
 using Workers.Orchestrator.Api;
+using Workers.Testing;
 
 namespace Workers.Integration.Tests;
 
@@ -110,6 +111,40 @@ public sealed class Recovery_Specs
         while (pids.Any(pid => Directory.Exists($"/proc/{pid}")) && DateTime.UtcNow < deadline)
             await Task.Delay(50, Ct);
         Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}"), $"agent {pid} still runs"));
+    }
+
+    [Fact]
+    public async Task A_run_that_ends_while_the_broker_is_out_of_reach_is_reported_when_it_is_back_and_not_run_again()
+    {
+        // A broker outage longer than a lease, for the orchestrator and the worker alike: the agent ends meanwhile and the
+        // worker keeps its result until it has reconnected. The orchestrator heard no renewals while cut off, which says nothing
+        // about the worker: it judges the lapsed lease only once it has listened again for long enough, and the worker,
+        // reconnecting on its own schedule (seconds behind it), reports first. Judged at once, the only attempt would be lost.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 1, Ct);
+        await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1");
+        var id = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "count", Input = "ends during the outage", MaxAttempts = 1 }, Ct);
+        await WaitUntilRunningOnAsync(fleet, "worker-1", 1);
+
+        await using (await fleet.Vhost.CutOffAsync(Ct))
+        {
+            await Poll.UntilAsync(() => fleet.Executions().Exists(e => e.RunId == id), "the agent ends", TimeSpan.FromSeconds(30), Ct);
+            await Poll.UntilAsync(async () => await LeaseExpiresAtAsync(fleet, id) < DateTimeOffset.UtcNow.AddSeconds(-1),
+                "the lease lapses at the orchestrator", TimeSpan.FromSeconds(30), Ct);
+        }
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
+
+        var row = Assert.Single(await fleet.RowsAsync([id], Ct));
+        Assert.Equal(("Succeeded", 1, null), (row.State, row.Attempt, row.LastError));
+        Assert.Single(fleet.Executions(), e => e.RunId == id);
+        Assert.Contains(fleet.Orchestrator.Output, l => l.Contains("lapsed while heartbeats could not reach this orchestrator", StringComparison.Ordinal));
+    }
+
+    static async Task<DateTimeOffset> LeaseExpiresAtAsync(DistributedFleet fleet, Guid id)
+    {
+        await using var connection = await fleet.Database.OpenConnectionAsync(Ct);
+        await using var command = new NpgsqlCommand("SELECT lease_expires_at FROM runs WHERE run_id = @id", connection);
+        command.Parameters.AddWithValue("id", id);
+        return new DateTimeOffset((DateTime)(await command.ExecuteScalarAsync(Ct))!);
     }
 
     [Fact]

@@ -181,6 +181,53 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// Cuts every client of this vhost off the broker, as a broker outage does, for this vhost alone: revokes the AMQP user's
+    /// permissions on it (so reconnections are refused) and closes every connection to it. Disposing the handle grants the
+    /// permissions again; the clients then reconnect at their own pace.
+    /// </summary>
+    /// <remarks>
+    /// The connections are closed with <c>rabbitmqctl</c>, so the broker must run on this machine: the management API lists
+    /// a connection only once it has sampled it, seconds late, and a revoked permission leaves open connections open.
+    /// </remarks>
+    public async Task<IAsyncDisposable> CutOffAsync(CancellationToken cancellationToken = default)
+    {
+        var permissionPath = $"api/permissions/{Escape(Name)}/{Escape(UserOf(AmqpUrl))}";
+        using (var revoke = await Http.DeleteAsync(new Uri(permissionPath, UriKind.Relative), cancellationToken))
+            await EnsureSuccessAsync(revoke, $"DELETE {permissionPath}", cancellationToken);
+        var cutOff = new CutOff(this, permissionPath);
+        try
+        {
+            var close = new System.Diagnostics.ProcessStartInfo("rabbitmqctl", ["close_all_connections", "--vhost", Name, "cut off by a test"])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using var rabbitmqctl = System.Diagnostics.Process.Start(close)!;
+            var output = rabbitmqctl.StandardOutput.ReadToEndAsync(cancellationToken);
+            var errors = rabbitmqctl.StandardError.ReadToEndAsync(cancellationToken);
+            await rabbitmqctl.WaitForExitAsync(cancellationToken);
+            if (rabbitmqctl.ExitCode != 0)
+                throw new InvalidOperationException($"rabbitmqctl close_all_connections exited with {rabbitmqctl.ExitCode}: {await output}{await errors}");
+        }
+        catch
+        {
+            await cutOff.DisposeAsync();
+            throw;
+        }
+        return cutOff;
+    }
+
+    sealed class CutOff(RabbitMqTestVhost vhost, string permissionPath) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            using var response = await vhost.Http.PutAsJsonAsync(new Uri(permissionPath, UriKind.Relative),
+                new { configure = ".*", write = ".*", read = ".*" }, CancellationToken.None);
+            await EnsureSuccessAsync(response, $"PUT {permissionPath}", CancellationToken.None);
+        }
+    }
+
     sealed class QueueHold(IConnection connection, IChannel channel) : IAsyncDisposable
     {
         // The exclusive queue goes with the connection.

@@ -463,6 +463,42 @@ public sealed partial class RunStore : IAsyncDisposable
     }
 
     /// <summary>
+    /// Moves the timer of attempts whose lease lapsed to <paramref name="judgeAt"/>, when the lapse can be judged (see
+    /// <c>HeartbeatHearing</c>), or to their deadline if that comes first. A row whose lease changed meanwhile is left alone.
+    /// </summary>
+    public async Task PostponeLeaseLapsesAsync(IReadOnlyCollection<(Guid RunId, Guid LeaseId)> runs, DateTimeOffset judgeAt,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        if (runs.Count == 0)
+            return;
+        var sql = $"""
+            UPDATE runs SET due_at = {Dialect.Earliest("@judge_at", "deadline_at", "stall_deadline_at")}, version = version + 1
+            WHERE run_id = @run_id AND lease_id = @lease_id
+            """;
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            foreach (var (runId, leaseId) in runs)
+            {
+                await using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                command.CommandText = sql;
+                command.AddParameter("judge_at", Dialect.ToDb(judgeAt));
+                command.AddParameter("run_id", Dialect.ToDb(runId));
+                command.AddParameter("lease_id", Dialect.ToDb(leaseId));
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _copies.Forget(runs.Select(r => r.RunId));
+        }
+    }
+
+    /// <summary>
     /// Extends every lease in the heartbeat that is still the run's current lease of a running attempt, records the
     /// progress it carries, and refreshes the worker registry. Returns the leases the worker must give up, with why, and the
     /// hand-overs on the offers it gave up (<see cref="WorkerHeartbeat.ForgottenOffers"/>) that never reached it.

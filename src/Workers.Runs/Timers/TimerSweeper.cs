@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Workers.Contracts;
+using Workers.Runs.Leases;
 using Workers.Runs.Persistence;
 using Workers.Runs.StateMachine;
 using Workers.ServiceDefaults.Messaging;
@@ -29,8 +30,8 @@ public sealed class SweeperOptions
 /// cannot be used): it takes due rows and sends the saga the matching event. The saga re-checks each
 /// against the row, so a late or duplicate timer is harmless; several orchestrators can sweep at once.
 /// </summary>
-public sealed partial class TimerSweeper(RunStore store, RunLifecycle lifecycle, IBus bus, TimeProvider time, IOptions<SweeperOptions> options,
-    ILogger<TimerSweeper> logger)
+public sealed partial class TimerSweeper(RunStore store, RunLifecycle lifecycle, HeartbeatHearing hearing, IBus bus, TimeProvider time,
+    IOptions<SweeperOptions> options, ILogger<TimerSweeper> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -81,7 +82,18 @@ public sealed partial class TimerSweeper(RunStore store, RunLifecycle lifecycle,
             .ToList();
         await store.PostponeRedispatchAsync([.. waiting.Select(run => (run.RunId, run.Attempt, lifecycle.PostponedRedispatchAt(ToRunState(run))))],
             cancellationToken).ConfigureAwait(false);
-        await Task.WhenAll(due.Except(waiting).Select(run => FireAsync(run, cancellationToken))).ConfigureAwait(false);
+        // A lease that lapsed while this orchestrator could not hear heartbeats is judged once it has listened long enough.
+        var judgeLeasesFrom = hearing.JudgesLeasesFrom(lifecycle.LeaseDuration);
+        var unheard = now < judgeLeasesFrom
+            ? due.Where(run => !run.DeadlinePassed && IsLeased(run.State) && run.LeaseId is not null).ToList()
+            : [];
+        if (unheard.Count > 0)
+        {
+            LogLeasesUnjudged(logger, unheard.Count, judgeLeasesFrom);
+            await store.PostponeLeaseLapsesAsync([.. unheard.Select(run => (run.RunId, run.LeaseId!.Value))], judgeLeasesFrom, cancellationToken)
+                .ConfigureAwait(false);
+        }
+        await Task.WhenAll(due.Except(waiting).Except(unheard).Select(run => FireAsync(run, cancellationToken))).ConfigureAwait(false);
         return due.Count;
     }
 
@@ -97,12 +109,14 @@ public sealed partial class TimerSweeper(RunStore store, RunLifecycle lifecycle,
         QueuedAt = run.QueuedAt,
     };
 
+    static bool IsLeased(string state) => state is RunStates.Running or RunStates.Cancelling or RunStates.TimingOut;
+
     Task FireAsync(DueRun run, CancellationToken cancellationToken) => run.State switch
     {
         // A timeout first: the saga re-checks every timer of the row anyway, and the run comes due again for the rest.
         _ when run.DeadlinePassed => PublishAsync(new DeadlineElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
         RunStates.Queued => PublishAsync(new DispatchElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
-        RunStates.Running or RunStates.Cancelling or RunStates.TimingOut when run.LeaseId is { } lease =>
+        _ when IsLeased(run.State) && run.LeaseId is { } lease =>
             PublishAsync(new LeaseExpired { RunId = run.RunId, Attempt = run.Attempt, LeaseId = lease }, cancellationToken),
         RunStates.RetryScheduled => PublishAsync(new RetryDelayElapsed { RunId = run.RunId, Attempt = run.Attempt }, cancellationToken),
         _ => Task.CompletedTask,
@@ -114,4 +128,8 @@ public sealed partial class TimerSweeper(RunStore store, RunLifecycle lifecycle,
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Timer sweep failed; retrying on the next pass")]
     static partial void LogSweepFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information,
+        Message = "{Count} lease(s) lapsed while heartbeats could not reach this orchestrator; judged at {JudgeAt:O}, once their workers have had time to renew them")]
+    static partial void LogLeasesUnjudged(ILogger logger, int count, DateTimeOffset judgeAt);
 }

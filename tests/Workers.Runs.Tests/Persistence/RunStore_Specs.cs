@@ -216,6 +216,39 @@ public sealed class RunStore_Specs
 
     [Theory]
     [MemberData(nameof(Providers))]
+    public async Task A_lapse_heard_while_cut_off_is_put_off_until_it_can_be_judged_but_never_past_the_deadline(string provider)
+    {
+        await using var fixture = await StoreFixture.CreateAsync(provider);
+        static RunState Lapsed()
+        {
+            var run = StoreFixture.NewRun(Now, RunStates.Running);
+            run.LeaseId = Guid.NewGuid();
+            run.LeaseExpiresAt = Now.AddSeconds(-1);
+            return run;
+        }
+        var lapsed = Lapsed();
+        var deadlineFirst = Lapsed();
+        deadlineFirst.AttemptStartedAt = Now;
+        deadlineFirst.StartToCloseTimeout = TimeSpan.FromSeconds(5);
+        var leasedAgain = Lapsed();
+        foreach (var run in new[] { lapsed, deadlineFirst, leasedAgain })
+            await fixture.Store.InsertAsync(run, Ct);
+        Assert.Equal(3, (await fixture.Store.TakeDueAsync(Now, Now.AddSeconds(30), 10, Ct)).Count);
+
+        // The third row's lease changed since it was taken (another attempt, say): its timer is the saga's, left alone.
+        await fixture.Store.PostponeLeaseLapsesAsync([(lapsed.CorrelationId, lapsed.LeaseId!.Value),
+            (deadlineFirst.CorrelationId, deadlineFirst.LeaseId!.Value), (leasedAgain.CorrelationId, Guid.NewGuid())], Now.AddSeconds(16), Ct);
+
+        Assert.Empty(await fixture.Store.TakeDueAsync(Now.AddSeconds(4), Now.AddSeconds(34), 10, Ct));
+        Assert.Equal(deadlineFirst.CorrelationId, Assert.Single(await fixture.Store.TakeDueAsync(Now.AddSeconds(5), Now.AddSeconds(35), 10, Ct)).RunId);
+        Assert.Equal(lapsed.CorrelationId, Assert.Single(await fixture.Store.TakeDueAsync(Now.AddSeconds(16), Now.AddSeconds(46), 10, Ct)).RunId);
+        Assert.Equal(leasedAgain.CorrelationId, Assert.Single(await fixture.Store.TakeDueAsync(Now.AddSeconds(30), Now.AddSeconds(60), 10, Ct)).RunId);
+        // The lease itself is unchanged: the saga judges it against the row when the timer fires.
+        Assert.Equal(Now.AddSeconds(-1), (await fixture.Store.LoadAsync(lapsed.CorrelationId, Ct))!.LeaseExpiresAt);
+    }
+
+    [Theory]
+    [MemberData(nameof(Providers))]
     public async Task A_heartbeat_renews_current_leases_and_reports_the_others_lost_with_why(string provider)
     {
         await using var fixture = await StoreFixture.CreateAsync(provider);
