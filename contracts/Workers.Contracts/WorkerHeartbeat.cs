@@ -25,6 +25,12 @@ public sealed record WorkerHeartbeat
     /// <summary>True once the worker has stopped taking new work (draining).</summary>
     public bool Draining { get; init; }
 
+    /// <summary>
+    /// Since when this worker's mailbox has been down, if it is: its queue was lost (a broker restart, a lost connection)
+    /// and not declared again yet. Meanwhile it takes no work and hears no answer, although its heartbeats get through.
+    /// </summary>
+    public DateTimeOffset? MailboxDownSince { get; init; }
+
     public IReadOnlyList<HeldLease> Leases { get; init; } = [];
 
     /// <summary>

@@ -90,6 +90,26 @@ public sealed class RunTextTests
     }
 
     [Fact]
+    public void The_workers_table_shows_since_when_a_workers_mailbox_has_been_down()
+    {
+        var worker = new WorkerView
+        {
+            WorkerId = "worker-a",
+            HostName = "box-1",
+            Runtimes = ["process"],
+            Slots = 4,
+            MailboxDownSince = Now.AddMinutes(-3),
+            Status = "alive",
+            StartedAt = Now.AddHours(-2),
+            LastSeenAt = Now.AddSeconds(-1),
+        };
+
+        var table = RunText.WorkersTable([worker], Now).ToString();
+
+        Assert.Matches(@"worker-a\s+box-1\s+alive, mailbox down 3m\s+process\s+0/4", table);
+    }
+
+    [Fact]
     public void Details_of_a_timed_out_run_show_its_error_kind_and_timeouts()
     {
         var run = FakeOrchestrator.Run(RunId, "TimedOut", error: "attempt 2 ran longer than its start-to-close timeout (00:00:30)") with

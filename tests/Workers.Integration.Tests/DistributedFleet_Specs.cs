@@ -358,14 +358,24 @@ public sealed class DistributedFleet_Specs
             await Task.Delay(3000, Ct);
             var waiting = Assert.Single(await fleet.RowsAsync([id], Ct));
             Assert.Equal(("Queued", 1, null), (waiting.State, waiting.Attempt, waiting.WorkerId));
+            // The registry says why: the worker's heartbeats get through and say since when its mailbox has been down, and
+            // the run's view says no worker that can take it offers its runtime.
+            Assert.NotNull((await WorkerAsync(fleet, "worker-1")).MailboxDownSince);
+            await Poll.UntilAsync(async () => (await fleet.GetRunAsync(id, Ct)).WaitingReason?.StartsWith("no live worker offers runtime 'process'", StringComparison.Ordinal) == true,
+                "the run's view says why it waits", TimeSpan.FromSeconds(15), Ct);
         }
         await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
+        await Poll.UntilAsync(async () => (await WorkerAsync(fleet, "worker-1")).MailboxDownSince is null,
+            "the registry shows the mailbox back", TimeSpan.FromSeconds(30), Ct);
 
         var row = Assert.Single(await fleet.RowsAsync([id], Ct));
         Assert.Equal(("Succeeded", 1, "worker-1"), (row.State, row.Attempt, row.WorkerId));
         Assert.Equal([1], fleet.Executions().Select(e => e.Attempt));
         Assert.Equal(0, await ReleasedAttemptsAsync(fleet, id));
     }
+
+    static async Task<WorkerView> WorkerAsync(DistributedFleet fleet, string workerId) =>
+        Assert.Single(await fleet.Api.GetFromJsonAsync<List<WorkerView>>("api/workers", JsonSerializerOptions.Web, Ct) ?? [], w => w.WorkerId == workerId);
 
     /// <summary>The queue of the fleet's one worker mailbox, bound to the shared exchange.</summary>
     static async Task<string> MailboxQueueAsync(DistributedFleet fleet)

@@ -29,6 +29,11 @@ internal static class RunText
         return table;
     }
 
+    static string Status(WorkerView worker, DateTimeOffset now) =>
+        worker.Status
+        + (worker.Draining ? ", draining" : "")
+        + (worker.MailboxDownSince is { } down ? $", mailbox down {Ages.Since(down, now)}" : "");
+
     /// <summary>The <c>workers</c> table.</summary>
     public static TextTable WorkersTable(IEnumerable<WorkerView> workers, DateTimeOffset now)
     {
@@ -39,7 +44,7 @@ internal static class RunText
             table.AddRow(
                 worker.WorkerId,
                 worker.HostName,
-                worker.Draining ? $"{worker.Status}, draining" : worker.Status,
+                Status(worker, now),
                 string.Join(',', worker.Runtimes),
                 $"{Number(worker.ActiveRuns)}/{Number(worker.Slots)}",
                 Ages.Since(worker.StartedAt, now),

@@ -87,6 +87,11 @@ public sealed record WorkerView
     public int Slots { get; init; }
     public int ActiveRuns { get; init; }
     public bool Draining { get; init; }
+    /// <summary>
+    /// Since when the worker's mailbox has been down (its queue lost with a broker restart or a connection, not declared
+    /// again yet), or null: meanwhile it takes no work. A worker down for long needs a restart.
+    /// </summary>
+    public DateTimeOffset? MailboxDownSince { get; init; }
     /// <summary><c>alive</c>, or <c>lost</c> when no heartbeat came within the lease duration.</summary>
     public string Status { get; init; } = "";
     public DateTimeOffset StartedAt { get; init; }

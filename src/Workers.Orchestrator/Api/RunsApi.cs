@@ -154,6 +154,7 @@ static class RunsApi
             Slots = w.Slots,
             ActiveRuns = w.ActiveRuns,
             Draining = w.Draining,
+            MailboxDownSince = w.MailboxDownSince,
             Status = now - w.LastSeenAt <= options.Value.LeaseDuration ? "alive" : "lost",
             StartedAt = w.StartedAt,
             LastSeenAt = w.LastSeenAt,

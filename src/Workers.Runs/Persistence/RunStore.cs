@@ -713,11 +713,12 @@ public sealed partial class RunStore : IAsyncDisposable
         await using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
-            INSERT INTO workers (worker_id, host_name, runtimes, unavailable, slots, active_runs, draining, started_at, last_seen_at)
-            VALUES (@worker_id, @host_name, @runtimes, @unavailable, @slots, @active_runs, @draining, @started_at, @last_seen_at)
+            INSERT INTO workers (worker_id, host_name, runtimes, unavailable, slots, active_runs, draining, started_at, last_seen_at, mailbox_down_since)
+            VALUES (@worker_id, @host_name, @runtimes, @unavailable, @slots, @active_runs, @draining, @started_at, @last_seen_at, @mailbox_down_since)
             ON CONFLICT (worker_id) DO UPDATE SET host_name = excluded.host_name, runtimes = excluded.runtimes,
                 unavailable = excluded.unavailable, slots = excluded.slots,
-                active_runs = excluded.active_runs, draining = excluded.draining, started_at = excluded.started_at, last_seen_at = excluded.last_seen_at
+                active_runs = excluded.active_runs, draining = excluded.draining, started_at = excluded.started_at, last_seen_at = excluded.last_seen_at,
+                mailbox_down_since = excluded.mailbox_down_since
             """;
         command.AddParameter("worker_id", heartbeat.WorkerId);
         command.AddParameter("host_name", heartbeat.HostName);
@@ -729,13 +730,14 @@ public sealed partial class RunStore : IAsyncDisposable
         command.AddParameter("draining", Dialect.ToDb(heartbeat.Draining));
         command.AddParameter("started_at", Dialect.ToDb(heartbeat.StartedAt));
         command.AddParameter("last_seen_at", Dialect.ToDb(now));
+        command.AddParameter("mailbox_down_since", heartbeat.MailboxDownSince is { } down ? Dialect.ToDb(down) : null);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<WorkerRecord>> ListWorkersAsync(CancellationToken cancellationToken = default)
     {
         await using var command = _dataSource.CreateCommand(
-            "SELECT worker_id, host_name, runtimes, slots, active_runs, draining, started_at, last_seen_at, unavailable FROM workers ORDER BY worker_id");
+            "SELECT worker_id, host_name, runtimes, slots, active_runs, draining, started_at, last_seen_at, unavailable, mailbox_down_since FROM workers ORDER BY worker_id");
         var workers = new List<WorkerRecord>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -746,6 +748,7 @@ public sealed partial class RunStore : IAsyncDisposable
             {
                 Unavailable = reader.IsDBNull(8) ? []
                     : System.Text.Json.JsonSerializer.Deserialize<List<UnavailableRuntime>>(reader.GetString(8), System.Text.Json.JsonSerializerOptions.Web) ?? [],
+                MailboxDownSince = reader.IsDBNull(9) ? null : Dialect.ReadTime(reader, 9),
             });
         }
         return workers;
@@ -816,4 +819,7 @@ public sealed record WorkerRecord(string WorkerId, string HostName, IReadOnlyLis
 {
     /// <summary>Runtimes the worker cannot offer, and why.</summary>
     public IReadOnlyList<UnavailableRuntime> Unavailable { get; init; } = [];
+
+    /// <summary>Since when its mailbox has been down, as its last heartbeat said: it takes no work meanwhile.</summary>
+    public DateTimeOffset? MailboxDownSince { get; init; }
 }

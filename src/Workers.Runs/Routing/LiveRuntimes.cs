@@ -29,7 +29,8 @@ public sealed partial class LiveRuntimeMonitor(RunStore store, TimeProvider time
     {
         var now = time.GetUtcNow();
         var workers = await store.ListWorkersAsync(cancellationToken).ConfigureAwait(false);
-        _offered = workers.Where(w => now - w.LastSeenAt <= options.Value.LeaseDuration && !w.Draining)
+        // A worker whose mailbox is down takes no work (it makes no offers and no claims), so it offers nothing either.
+        _offered = workers.Where(w => now - w.LastSeenAt <= options.Value.LeaseDuration && !w.Draining && w.MailboxDownSince is null)
             .SelectMany(w => w.Runtimes).ToHashSet(StringComparer.Ordinal);
     }
 

@@ -26,6 +26,7 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
     int _generation;
     // Completed while the mailbox is up; replaced by a fresh one each time it goes down.
     TaskCompletionSource _up = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    DateTimeOffset? _downSince;
 
     /// <summary>The mailbox queue's address; known once the bus is configured, before any hosted service starts.</summary>
     public Uri Address => _address ?? throw new InvalidOperationException("The worker's mailbox is not configured: the bus has not been built yet.");
@@ -77,6 +78,19 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
         }
     }
 
+    /// <summary>
+    /// Since when the mailbox has been down, if it went down after it had been up (it reports so in every heartbeat, and
+    /// the registry shows it); null while it is up, and before its first start.
+    /// </summary>
+    public DateTimeOffset? DownSince
+    {
+        get
+        {
+            lock (_lock)
+                return _downSince;
+        }
+    }
+
     /// <summary>Waits up to <paramref name="patience"/> for the mailbox to be up; false if it is still down.</summary>
     public async Task<bool> WaitReadyAsync(TimeSpan patience, CancellationToken cancellationToken)
     {
@@ -101,7 +115,10 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
         if (!_endpoint.TrySetResult(ready.ReceiveEndpoint))
             Interlocked.Increment(ref _generation);
         lock (_lock)
+        {
             _up.TrySetResult();
+            _downSince = null;
+        }
         return Task.CompletedTask;
     }
 
@@ -129,7 +146,10 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
         lock (_lock)
         {
             if (_up.Task.IsCompleted)
+            {
                 _up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                _downSince = DateTimeOffset.UtcNow;
+            }
         }
     }
 }

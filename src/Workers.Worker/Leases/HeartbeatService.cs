@@ -18,6 +18,7 @@ sealed partial class HeartbeatService(
     MailboxRequestClients requests,
     LeaseTable leases,
     SlotOfferer offerer,
+    WorkerMailbox mailbox,
     SlotPool slots,
     DrainState drain,
     RuntimeOffer runtimes,
@@ -56,6 +57,7 @@ sealed partial class HeartbeatService(
             Slots = slots.Size,
             StartedAt = identity.StartedAt,
             Draining = drain.IsDraining,
+            MailboxDownSince = mailbox.DownSince,
             Leases = held.Select(r => r.ToHeldLease()).ToList(),
             ForgottenOffers = offerer.ForgottenOffers(),
         };

@@ -271,6 +271,7 @@ public sealed class RunStore_Specs
             Runtimes = ["process"],
             Slots = 4,
             StartedAt = Now,
+            MailboxDownSince = Now.AddSeconds(1),
             Leases =
             [
                 new HeldLease { RunId = held.CorrelationId, Attempt = 1, LeaseId = held.LeaseId.Value, Usage = new RunUsage { Steps = 7 } },
@@ -292,6 +293,10 @@ public sealed class RunStore_Specs
         Assert.Equal("worker-a", worker.WorkerId);
         Assert.Equal(4, worker.ActiveRuns);
         Assert.Equal(["process"], worker.Runtimes);
+        Assert.Equal(Now.AddSeconds(1), worker.MailboxDownSince);
+        // The next heartbeat says the mailbox is back.
+        await fixture.Store.RenewLeasesAsync(heartbeat with { MailboxDownSince = null, Leases = [] }, Now.AddSeconds(4), Now.AddSeconds(14), Ct);
+        Assert.Null(Assert.Single(await fixture.Store.ListWorkersAsync(Ct)).MailboxDownSince);
     }
 
     [Theory]
