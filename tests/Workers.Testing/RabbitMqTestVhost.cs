@@ -192,10 +192,11 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
     /// </remarks>
     public async Task<IAsyncDisposable> CutOffAsync(CancellationToken cancellationToken = default)
     {
-        var permissionPath = $"api/permissions/{Escape(Name)}/{Escape(UserOf(AmqpUrl))}";
+        var user = UserOf(AmqpUrl);
+        var permissionPath = PermissionPath(user);
         using (var revoke = await Http.DeleteAsync(new Uri(permissionPath, UriKind.Relative), cancellationToken))
             await EnsureSuccessAsync(revoke, $"DELETE {permissionPath}", cancellationToken);
-        var cutOff = new CutOff(this, permissionPath);
+        var cutOff = new CutOff(this, user);
         try
         {
             var close = new System.Diagnostics.ProcessStartInfo("rabbitmqctl", ["close_all_connections", "--vhost", Name, "cut off by a test"])
@@ -218,15 +219,20 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
         return cutOff;
     }
 
-    sealed class CutOff(RabbitMqTestVhost vhost, string permissionPath) : IAsyncDisposable
+    sealed class CutOff(RabbitMqTestVhost vhost, string user) : IAsyncDisposable
     {
-        public async ValueTask DisposeAsync()
-        {
-            using var response = await vhost.Http.PutAsJsonAsync(new Uri(permissionPath, UriKind.Relative),
-                new { configure = ".*", write = ".*", read = ".*" }, CancellationToken.None);
-            await EnsureSuccessAsync(response, $"PUT {permissionPath}", CancellationToken.None);
-        }
+        public async ValueTask DisposeAsync() => await vhost.GrantAsync(user, CancellationToken.None);
     }
+
+    /// <summary>Grants <paramref name="user"/> full permissions on this vhost.</summary>
+    async Task GrantAsync(string user, CancellationToken cancellationToken)
+    {
+        var path = PermissionPath(user);
+        using var response = await Http.PutAsJsonAsync(new Uri(path, UriKind.Relative), new { configure = ".*", write = ".*", read = ".*" }, cancellationToken);
+        await EnsureSuccessAsync(response, $"PUT {path}", cancellationToken);
+    }
+
+    string PermissionPath(string user) => $"api/permissions/{Escape(Name)}/{Escape(user)}";
 
     sealed class QueueHold(IConnection connection, IChannel channel) : IAsyncDisposable
     {
@@ -278,13 +284,8 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
             await EnsureSuccessAsync(response, $"PUT {vhostPath}", cancellationToken);
         amqpUrl = WithVhost(broker, Name); // from here on DisposeAsync deletes the vhost
 
-        var permissions = new { configure = ".*", write = ".*", read = ".*" };
         foreach (var user in new[] { UserOf(broker), UserOf(TestEnvironment.RabbitMqManagementUrl) }.Distinct(StringComparer.Ordinal))
-        {
-            var permissionPath = $"api/permissions/{Escape(Name)}/{Escape(user)}";
-            using var response = await http.PutAsJsonAsync(new Uri(permissionPath, UriKind.Relative), permissions, cancellationToken);
-            await EnsureSuccessAsync(response, $"PUT {permissionPath}", cancellationToken);
-        }
+            await GrantAsync(user, cancellationToken);
 
         await WaitUntilConnectableAsync(amqpUrl, cancellationToken);
     }

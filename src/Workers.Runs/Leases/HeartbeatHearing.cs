@@ -19,7 +19,7 @@ namespace Workers.Runs.Leases;
 /// that died during the outage. With the in-memory transport no heartbeat can be missed (every worker lives and dies with
 /// this process), so leases are judged at once.
 /// </remarks>
-public sealed partial class HeartbeatHearing : IReceiveEndpointObserver
+public sealed partial class HeartbeatHearing : ReceiveEndpointUpDown
 {
     readonly TimeProvider _time;
     readonly ILogger<HeartbeatHearing> _logger;
@@ -53,10 +53,10 @@ public sealed partial class HeartbeatHearing : IReceiveEndpointObserver
         }
     }
 
-    Task IReceiveEndpointObserver.Ready(ReceiveEndpointReady ready)
+    protected override void Up(IReceiveEndpoint endpoint)
     {
         if (_inMemory)
-            return Task.CompletedTask;
+            return;
         var since = _time.GetUtcNow();
         bool afterBreak;
         lock (_lock)
@@ -67,28 +67,19 @@ public sealed partial class HeartbeatHearing : IReceiveEndpointObserver
         }
         if (afterBreak)
             LogListeningAgain(_logger, since);
-        return Task.CompletedTask;
     }
 
-    Task IReceiveEndpointObserver.Stopping(ReceiveEndpointStopping stopping) => GoDeaf();
-
-    // A consumer that ends without a fault (its channel closed under it) completes; the transport then starts another.
-    Task IReceiveEndpointObserver.Completed(ReceiveEndpointCompleted completed) => GoDeaf();
-
-    Task IReceiveEndpointObserver.Faulted(ReceiveEndpointFaulted faulted) => GoDeaf();
-
-    Task GoDeaf()
+    protected override void Down()
     {
         if (_inMemory)
-            return Task.CompletedTask;
+            return;
         lock (_lock)
         {
             if (_listeningSince is null)
-                return Task.CompletedTask;
+                return;
             (_listeningSince, _afterBreak) = (null, true);
         }
         LogDeaf(_logger);
-        return Task.CompletedTask;
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,

@@ -442,21 +442,29 @@ public sealed partial class RunStore : IAsyncDisposable
             await all.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             return;
         }
-        var sql = $"""
+        await UpdateEachAsync($"""
             UPDATE runs SET redispatch_at = @redispatch_at, due_at = {Dialect.Earliest("@redispatch_at", "deadline_at")}, version = version + 1
             WHERE run_id = @run_id AND attempt = @attempt AND current_state = @state
-            """;
+            """, runs, (command, run) =>
+        {
+            command.AddParameter("redispatch_at", Dialect.ToDb(run.RedispatchAt));
+            command.AddParameter("run_id", Dialect.ToDb(run.RunId));
+            command.AddParameter("attempt", run.Attempt);
+            command.AddParameter("state", RunStates.Queued);
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One guarded statement per row, all in one transaction.</summary>
+    async Task UpdateEachAsync<T>(string sql, IEnumerable<T> rows, Action<DbCommand, T> bind, CancellationToken cancellationToken)
+    {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var (runId, attempt, redispatchAt) in runs)
+        foreach (var row in rows)
         {
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;
             command.CommandText = sql;
-            command.AddParameter("redispatch_at", Dialect.ToDb(redispatchAt));
-            command.AddParameter("run_id", Dialect.ToDb(runId));
-            command.AddParameter("attempt", attempt);
-            command.AddParameter("state", RunStates.Queued);
+            bind(command, row);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
@@ -472,25 +480,17 @@ public sealed partial class RunStore : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(runs);
         if (runs.Count == 0)
             return;
-        var sql = $"""
-            UPDATE runs SET due_at = {Dialect.Earliest("@judge_at", "deadline_at", "stall_deadline_at")}, version = version + 1
-            WHERE run_id = @run_id AND lease_id = @lease_id
-            """;
         try
         {
-            await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            foreach (var (runId, leaseId) in runs)
+            await UpdateEachAsync($"""
+                UPDATE runs SET due_at = {Dialect.Earliest("@judge_at", "deadline_at", "stall_deadline_at")}, version = version + 1
+                WHERE run_id = @run_id AND lease_id = @lease_id
+                """, runs, (command, run) =>
             {
-                await using var command = connection.CreateCommand();
-                command.Transaction = transaction;
-                command.CommandText = sql;
                 command.AddParameter("judge_at", Dialect.ToDb(judgeAt));
-                command.AddParameter("run_id", Dialect.ToDb(runId));
-                command.AddParameter("lease_id", Dialect.ToDb(leaseId));
-                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+                command.AddParameter("run_id", Dialect.ToDb(run.RunId));
+                command.AddParameter("lease_id", Dialect.ToDb(run.LeaseId));
+            }, cancellationToken).ConfigureAwait(false);
         }
         finally
         {

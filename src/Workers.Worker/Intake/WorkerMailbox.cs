@@ -9,7 +9,7 @@ namespace Workers.Worker.Intake;
 /// offer, and the orchestrator keeps it with the lease. While it is down (its queue lost with the broker connection and not
 /// yet declared again), nothing can reach this worker: it makes no offers and no claims (<see cref="IsReady"/>).
 /// </summary>
-public sealed class WorkerMailbox : IReceiveEndpointObserver
+public sealed class WorkerMailbox : ReceiveEndpointUpDown
 {
     /// <summary>The endpoint name the mailbox's temporary queue is named after.</summary>
     public const string EndpointName = "mailbox";
@@ -110,38 +110,18 @@ public sealed class WorkerMailbox : IReceiveEndpointObserver
         }
     }
 
-    Task IReceiveEndpointObserver.Ready(ReceiveEndpointReady ready)
+    protected override void Up(IReceiveEndpoint endpoint)
     {
-        if (!_endpoint.TrySetResult(ready.ReceiveEndpoint))
+        if (!_endpoint.TrySetResult(endpoint))
             Interlocked.Increment(ref _generation);
         lock (_lock)
         {
             _up.TrySetResult();
             _downSince = null;
         }
-        return Task.CompletedTask;
     }
 
-    Task IReceiveEndpointObserver.Stopping(ReceiveEndpointStopping stopping)
-    {
-        GoDown();
-        return Task.CompletedTask;
-    }
-
-    // A consumer that ends without a fault (its channel closed under it) completes; the transport then starts another.
-    Task IReceiveEndpointObserver.Completed(ReceiveEndpointCompleted completed)
-    {
-        GoDown();
-        return Task.CompletedTask;
-    }
-
-    Task IReceiveEndpointObserver.Faulted(ReceiveEndpointFaulted faulted)
-    {
-        GoDown();
-        return Task.CompletedTask;
-    }
-
-    void GoDown()
+    protected override void Down()
     {
         lock (_lock)
         {

@@ -1,0 +1,37 @@
+using MassTransit;
+
+namespace Workers.ServiceDefaults.Messaging;
+
+/// <summary>
+/// MassTransit's notices about one receive endpoint reduced to the two that matter to whoever depends on it: up (it
+/// consumes) and down (it does not, until the next up). Every start after the first follows a break, whether or not the
+/// break was reported first.
+/// </summary>
+public abstract class ReceiveEndpointUpDown : IReceiveEndpointObserver
+{
+    /// <summary>The endpoint has started consuming, for the first time or again.</summary>
+    protected abstract void Up(IReceiveEndpoint endpoint);
+
+    /// <summary>The endpoint has stopped consuming: faulted (its queue or connection lost), ended, or stopping.</summary>
+    protected abstract void Down();
+
+    Task IReceiveEndpointObserver.Ready(ReceiveEndpointReady ready)
+    {
+        ArgumentNullException.ThrowIfNull(ready);
+        Up(ready.ReceiveEndpoint);
+        return Task.CompletedTask;
+    }
+
+    Task IReceiveEndpointObserver.Stopping(ReceiveEndpointStopping stopping) => NoticeDown();
+
+    // A consumer that ends without a fault (its channel closed under it) completes; the transport then starts another.
+    Task IReceiveEndpointObserver.Completed(ReceiveEndpointCompleted completed) => NoticeDown();
+
+    Task IReceiveEndpointObserver.Faulted(ReceiveEndpointFaulted faulted) => NoticeDown();
+
+    Task NoticeDown()
+    {
+        Down();
+        return Task.CompletedTask;
+    }
+}
