@@ -25,6 +25,8 @@ sealed class WorkerBusParticipant : IBusParticipant
     public void ConfigureEndpoints(IBusRegistrationContext context, IBusFactoryConfigurator configurator, BusTransport transport)
     {
         var offer = context.GetRequiredService<RuntimeOffer>();
+        // Every endpoint but the mailbox tells whether the broker is within reach, which a stuck mailbox is judged by.
+        var reach = context.GetRequiredService<BrokerReach>();
         foreach (var runtime in offer.Offered.Keys)
         {
             configurator.ReceiveEndpoint(RunQueues.ForRuntime(runtime), e =>
@@ -37,10 +39,15 @@ sealed class WorkerBusParticipant : IBusParticipant
                 if (e is IRabbitMqReceiveEndpointConfigurator rabbit)
                     rabbit.EnablePriority(RunQueues.MaxPriority);
                 e.ConfigureConsumer<RunDispatchConsumer>(context);
+                reach.Watch(e);
             });
         }
         // Restart notices reach every worker: a queue of this process's own, deleted with it.
-        configurator.ReceiveEndpoint(new TemporaryEndpointDefinition("restarts"), e => e.ConfigureConsumer<RestartQueuedConsumer>(context));
+        configurator.ReceiveEndpoint(new TemporaryEndpointDefinition("restarts"), e =>
+        {
+            e.ConfigureConsumer<RestartQueuedConsumer>(context);
+            reach.Watch(e);
+        });
         // Hand-overs, stops and answers from the orchestrator: a mailbox of this process's own, deleted with it (WorkerMailboxes).
         configurator.ReceiveEndpoint(new TemporaryEndpointDefinition(WorkerMailbox.EndpointName), e =>
         {

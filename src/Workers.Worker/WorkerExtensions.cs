@@ -36,6 +36,8 @@ public static class WorkerExtensions
         services.TryAddSingleton<RunExecutor>();
         services.TryAddSingleton<WorkerMailbox>();
         services.TryAddSingleton<MailboxRequestClients>();
+        services.TryAddSingleton<BrokerReach>();
+        services.AddHostedService<MailboxWatch>();
         services.TryAddSingleton<SlotOfferer>();
         services.AddHostedService(sp => sp.GetRequiredService<SlotOfferer>());
         services.AddHostedService<HeartbeatService>();

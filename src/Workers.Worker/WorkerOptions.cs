@@ -53,6 +53,15 @@ public sealed class WorkerOptions
     /// </summary>
     public bool OfferIdleSlots { get; set; } = true;
 
+    /// <summary>
+    /// How long the worker's mailbox may stay down while its other queues consume (the broker is reachable) before the
+    /// worker stops itself with exit code 75, for its supervisor to start it again with a fresh connection
+    /// (<see cref="Intake.MailboxWatch"/>). Without a mailbox the worker can take no run and renew no lease. Time while
+    /// the broker is out of reach does not count. Zero: never stop.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan MailboxDownLimit { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>On shutdown, how long in-flight runs may take to finish before they are stopped.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
     public TimeSpan ShutdownGracePeriod { get; set; } = TimeSpan.FromSeconds(10);

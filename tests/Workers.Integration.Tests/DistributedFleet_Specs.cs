@@ -374,6 +374,38 @@ public sealed class DistributedFleet_Specs
         Assert.Equal(0, await ReleasedAttemptsAsync(fleet, id));
     }
 
+    [Fact]
+    public async Task A_worker_whose_mailbox_stays_down_while_the_broker_is_reachable_stops_for_its_supervisor_to_start_it_again()
+    {
+        // MassTransit gives an endpoint up for good after an error it does not know to be passing, and the worker would live
+        // on without a mailbox: no run handed to it, no claim or heartbeat answered. Here its mailbox is taken away and kept
+        // away while its other queues come back. Past its limit it stops, with the exit code that asks for a restart, and the
+        // run that waited meanwhile goes to the next worker, at its first attempt.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
+        var stuck = await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1", new Dictionary<string, string>
+        {
+            ["Workers__Worker__MailboxDownLimit"] = "00:00:05",
+        });
+        var mailbox = await MailboxQueueAsync(fleet);
+
+        await using (await fleet.Vhost.TakeQueueAwayAsync(mailbox, cancellationToken: Ct))
+        {
+            await Poll.UntilAsync(() => stuck.Output.Any(l => l.Contains("Declare queue faulted", StringComparison.Ordinal)),
+                "the worker fails to declare its mailbox again", TimeSpan.FromSeconds(30), Ct);
+            var id = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "count", Input = "waits for a worker", Priority = 5, MaxAttempts = 1 }, Ct);
+
+            Assert.Equal(75, await stuck.WaitForExitAsync(TimeSpan.FromSeconds(60), Ct));
+            Assert.Contains(stuck.Output, l => l.Contains("The worker's mailbox has been down since", StringComparison.Ordinal)
+                && l.Contains("Stopping with exit code 75", StringComparison.Ordinal));
+
+            await fleet.AddWorkerAsync(slots: 2, Ct, "worker-2");
+            await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
+            var row = Assert.Single(await fleet.RowsAsync([id], Ct));
+            Assert.Equal(("Succeeded", 1, "worker-2"), (row.State, row.Attempt, row.WorkerId));
+            Assert.Equal([1], fleet.Executions().Select(e => e.Attempt));
+        }
+    }
+
     static async Task<WorkerView> WorkerAsync(DistributedFleet fleet, string workerId) =>
         Assert.Single(await fleet.Api.GetFromJsonAsync<List<WorkerView>>("api/workers", JsonSerializerOptions.Web, Ct) ?? [], w => w.WorkerId == workerId);
 

@@ -139,6 +139,28 @@ public sealed class Recovery_Specs
         Assert.Contains(fleet.Orchestrator.Output, l => l.Contains("lapsed while heartbeats could not reach this orchestrator", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_worker_cut_off_from_the_broker_for_longer_than_its_mailbox_limit_waits_for_the_broker_instead_of_stopping()
+    {
+        // While the broker is out of reach every queue of the worker is down, its mailbox with them. That time does not count
+        // towards the mailbox's limit (MailboxWatch): an outage would otherwise stop every worker of the fleet at once. (After
+        // the outage each endpoint reconnects on its own back-off, seconds apart; the default limit of two minutes is well past
+        // MassTransit's longest, 30 s, but the 3 s here is not, so the spec ends with the outage.)
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
+        var worker = await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1", new Dictionary<string, string>
+        {
+            ["Workers__Worker__MailboxDownLimit"] = "00:00:03",
+        });
+
+        await using (await fleet.Vhost.CutOffAsync(Ct))
+        {
+            await Poll.UntilAsync(() => worker.Output.Any(l => l.Contains("The worker's mailbox is down", StringComparison.Ordinal)),
+                "the worker's mailbox goes down with its connection", TimeSpan.FromSeconds(30), Ct);
+            await Task.Delay(TimeSpan.FromSeconds(8), Ct);
+            Assert.False(worker.HasExited, $"the worker stopped while cut off: {worker.OutputTail()}");
+        }
+    }
+
     static async Task<DateTimeOffset> LeaseExpiresAtAsync(DistributedFleet fleet, Guid id)
     {
         await using var connection = await fleet.Database.OpenConnectionAsync(Ct);

@@ -1,4 +1,5 @@
 using MassTransit;
+using Microsoft.Extensions.Logging;
 using Workers.ServiceDefaults.Messaging;
 
 namespace Workers.Worker.Intake;
@@ -9,7 +10,7 @@ namespace Workers.Worker.Intake;
 /// offer, and the orchestrator keeps it with the lease. While it is down (its queue lost with the broker connection and not
 /// yet declared again), nothing can reach this worker: it makes no offers and no claims (<see cref="IsReady"/>).
 /// </summary>
-public sealed class WorkerMailbox : ReceiveEndpointUpDown
+public sealed partial class WorkerMailbox(TimeProvider time, ILogger<WorkerMailbox> logger) : ReceiveEndpointUpDown
 {
     /// <summary>The endpoint name the mailbox's temporary queue is named after.</summary>
     public const string EndpointName = "mailbox";
@@ -114,10 +115,17 @@ public sealed class WorkerMailbox : ReceiveEndpointUpDown
     {
         if (!_endpoint.TrySetResult(endpoint))
             Interlocked.Increment(ref _generation);
+        DateTimeOffset? downSince;
         lock (_lock)
         {
             _up.TrySetResult();
+            downSince = _downSince;
             _downSince = null;
+        }
+        if (downSince is { } since)
+        {
+            var downFor = time.GetUtcNow() - since;
+            LogUpAgain(logger, downFor);
         }
     }
 
@@ -125,11 +133,18 @@ public sealed class WorkerMailbox : ReceiveEndpointUpDown
     {
         lock (_lock)
         {
-            if (_up.Task.IsCompleted)
-            {
-                _up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                _downSince = DateTimeOffset.UtcNow;
-            }
+            if (!_up.Task.IsCompleted)
+                return;
+            _up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _downSince = time.GetUtcNow();
         }
+        LogDown(logger);
     }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning,
+        Message = "The worker's mailbox is down (its queue or the broker connection lost): no offers and no claims until it is up again")]
+    static partial void LogDown(ILogger logger);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "The worker's mailbox is up again after {Duration}")]
+    static partial void LogUpAgain(ILogger logger, TimeSpan duration);
 }

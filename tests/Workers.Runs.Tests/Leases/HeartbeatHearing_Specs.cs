@@ -19,14 +19,6 @@ public sealed class HeartbeatHearing_Specs
         return (hearing, hearing, time);
     }
 
-    /// <summary>The notice MassTransit gives when the heartbeat endpoint starts consuming.</summary>
-    sealed class Started : ReceiveEndpointReady
-    {
-        public Uri InputAddress { get; } = new("rabbitmq://localhost/run-leases");
-        public IReceiveEndpoint ReceiveEndpoint => null!;
-        public bool IsStarted => true;
-    }
-
     [Fact]
     public async Task Leases_are_judged_one_lease_after_the_first_start_and_two_after_a_break()
     {
@@ -36,7 +28,7 @@ public sealed class HeartbeatHearing_Specs
         Assert.Equal(start + 2 * Lease, hearing.JudgesLeasesFrom(Lease));
 
         time.Advance(TimeSpan.FromSeconds(1));
-        await endpoint.Ready(new Started());
+        await endpoint.Ready(new EndpointStarted("run-leases"));
         Assert.Equal(start + TimeSpan.FromSeconds(1) + Lease, hearing.JudgesLeasesFrom(Lease));
 
         time.Advance(TimeSpan.FromSeconds(30));
@@ -46,7 +38,7 @@ public sealed class HeartbeatHearing_Specs
         time.Advance(TimeSpan.FromSeconds(5));
         Assert.Equal(brokeAt + TimeSpan.FromSeconds(5) + 2 * Lease, hearing.JudgesLeasesFrom(Lease));
 
-        await endpoint.Ready(new Started());
+        await endpoint.Ready(new EndpointStarted("run-leases"));
         var backAt = time.GetUtcNow();
         time.Advance(TimeSpan.FromSeconds(3));
         Assert.Equal(backAt + 2 * Lease, hearing.JudgesLeasesFrom(Lease));
@@ -56,10 +48,10 @@ public sealed class HeartbeatHearing_Specs
     public async Task A_start_without_a_reported_break_still_counts_as_one()
     {
         var (hearing, endpoint, time) = Create(BusTransport.RabbitMq);
-        await endpoint.Ready(new Started());
+        await endpoint.Ready(new EndpointStarted("run-leases"));
         time.Advance(TimeSpan.FromSeconds(60));
         // The transport started the consumer again (its channel was lost) without a fault notice first.
-        await endpoint.Ready(new Started());
+        await endpoint.Ready(new EndpointStarted("run-leases"));
         Assert.Equal(time.GetUtcNow() + 2 * Lease, hearing.JudgesLeasesFrom(Lease));
     }
 
