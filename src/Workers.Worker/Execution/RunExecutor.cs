@@ -170,12 +170,14 @@ public sealed partial class RunExecutor(
         {
             LogCheckpointUnavailable(logger, run.RunId, "no answer in time");
         }
-        catch (RequestFaultException ex)
-        {
-            LogCheckpointUnavailable(logger, run.RunId, ex.Message);
-        }
         catch (OperationCanceledException) when (run.StopToken.IsCancellationRequested)
         {
+        }
+#pragma warning disable CA1031 // Faulted at the orchestrator, or not sent at all (connection closing): start from the beginning.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            LogCheckpointUnavailable(logger, run.RunId, ex.InnerException?.Message ?? ex.Message);
         }
         return null;
     }

@@ -91,6 +91,14 @@ sealed partial class HeartbeatService(
         {
             LogHeartbeatFaulted(logger, ex.Message);
         }
+#pragma warning disable CA1031 // A heartbeat that could not be sent (connection closing, channel refused) is sent again next interval.
+        catch (Exception ex) when (ex is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+#pragma warning restore CA1031
+        {
+            // Thrown out of the loop, it would stop the whole worker. The worker's own lease clock stops the runs whose leases
+            // go unrenewed meanwhile (LeaseWatchdog).
+            LogHeartbeatNotSent(logger, held.Count, ex.InnerException?.Message ?? ex.Message);
+        }
     }
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Stopping run {RunId}: lease lost ({Reason})")]
@@ -101,4 +109,7 @@ sealed partial class HeartbeatService(
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Heartbeat failed at the orchestrator: {Error}")]
     static partial void LogHeartbeatFaulted(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Heartbeat for {Count} lease(s) could not be sent: {Error}")]
+    static partial void LogHeartbeatNotSent(ILogger logger, int count, string error);
 }
