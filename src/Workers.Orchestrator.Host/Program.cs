@@ -6,4 +6,4 @@ builder.AddWorkersBus();
 
 var app = builder.Build();
 app.MapOrchestrator();
-await app.RunAsync();
+return await app.RunToExitCodeAsync();

@@ -4,4 +4,4 @@ builder.AddServiceDefaults();
 builder.AddWorker();
 builder.AddWorkersBus();
 
-await builder.Build().RunAsync();
+return await builder.Build().RunToExitCodeAsync();

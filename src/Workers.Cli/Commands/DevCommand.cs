@@ -63,8 +63,13 @@ internal sealed class DevCommand : Command
             app.MapOrchestrator();
 
             var afterStart = AfterStartAsync(app, settings, result.GetValue(demo), json, say);
-            await app.RunAsync(cancellationToken).ConfigureAwait(false);
+            var exitCode = await app.RunToExitCodeAsync(cancellationToken).ConfigureAwait(false);
             await afterStart.ConfigureAwait(false);
+            if (exitCode != 0)
+            {
+                await context.Error.WriteLineAsync($"workers dev stopped on a failure (exit code {exitCode}); the log above says what failed").ConfigureAwait(false);
+                return ExitCodes.HostFailed;
+            }
         }
         catch (Exception e) when (e is IOException or OptionsValidationException or AgentDefinitionException)
         {
