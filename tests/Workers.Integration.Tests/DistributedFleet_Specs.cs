@@ -53,9 +53,14 @@ public sealed class DistributedFleet_Specs
     }
 
     /// <summary>
-    /// Submits 300 <c>count</c> runs and checks that each succeeded at its first attempt with its own output, and that the
-    /// agent ran exactly 300 times, once per run. Returns the rows.
+    /// Submits 300 <c>count</c> runs and checks that each succeeded with its own output without spending a second attempt,
+    /// and that the agent ran exactly 300 times, once per run. Returns the rows.
     /// </summary>
+    /// <remarks>
+    /// Under load a hand-over can reach its worker after the offered slot was let go, with no other slot free in time: the
+    /// worker hands it back before starting anything, and the run restarts at attempt 2 without the attempt counting
+    /// (ADR 11). Its agent still runs once.
+    /// </remarks>
     static async Task<List<RunRow>> RunThreeHundredExactlyOnceAsync(DistributedFleet fleet)
     {
         var ids = await fleet.SubmitManyAsync(Enumerable.Range(0, 300).Select(i => ("count", $"job {i}", i % 10)), Ct);
@@ -63,10 +68,12 @@ public sealed class DistributedFleet_Specs
 
         var rows = await fleet.RowsAsync(ids, Ct);
         Assert.Equal(300, rows.Count);
+        var released = ids.Zip(await CountsAsync(fleet, ids, "released_attempts")).ToDictionary(p => p.First, p => p.Second);
+        Report($"runs handed back before they started: {released.Values.Count(n => n > 0)}");
         Assert.All(rows, row =>
         {
             Assert.Equal("Succeeded", row.State);
-            Assert.Equal(1, row.Attempt);
+            Assert.Equal(1, row.Attempt - released[row.RunId]);
             Assert.NotNull(row.FinishedAt);
         });
         var inputs = Enumerable.Range(0, 300).Select(i => $"done job {i}").ToHashSet();
@@ -416,13 +423,8 @@ public sealed class DistributedFleet_Specs
         return Assert.Single(bindings.EnumerateArray()).GetProperty("destination").GetString()!;
     }
 
-    static async Task<int> ReleasedAttemptsAsync(DistributedFleet fleet, Guid id)
-    {
-        await using var connection = await fleet.Database.OpenConnectionAsync(Ct);
-        await using var command = new NpgsqlCommand("SELECT released_attempts FROM runs WHERE run_id = @id", connection);
-        command.Parameters.AddWithValue("id", id);
-        return (int)(await command.ExecuteScalarAsync(Ct))!;
-    }
+    static async Task<int> ReleasedAttemptsAsync(DistributedFleet fleet, Guid id) =>
+        (await CountsAsync(fleet, [id], "released_attempts"))[0];
 
     /// <summary>Submits <paramref name="count"/> <c>count</c> runs, each after the one before has ended (an idle worker every time).</summary>
     static async Task<List<Guid>> SubmitOneAtATimeAsync(DistributedFleet fleet, int count)
@@ -437,10 +439,13 @@ public sealed class DistributedFleet_Specs
     }
 
     /// <summary>How many times each run was sent to its runtime's queue, in the order of <paramref name="ids"/>.</summary>
-    static async Task<List<int>> DispatchCountsAsync(DistributedFleet fleet, List<Guid> ids)
+    static Task<List<int>> DispatchCountsAsync(DistributedFleet fleet, List<Guid> ids) => CountsAsync(fleet, ids, "dispatch_count");
+
+    /// <summary>An integer column of each run's row (<paramref name="column"/>, a name of this spec's own), in the order of <paramref name="ids"/>.</summary>
+    static async Task<List<int>> CountsAsync(DistributedFleet fleet, List<Guid> ids, string column)
     {
         await using var connection = await fleet.Database.OpenConnectionAsync(Ct);
-        await using var command = new NpgsqlCommand("SELECT run_id, dispatch_count FROM runs WHERE run_id = ANY(@ids)", connection);
+        await using var command = new NpgsqlCommand($"SELECT run_id, {column} FROM runs WHERE run_id = ANY(@ids)", connection);
         command.Parameters.AddWithValue("ids", ids.ToArray());
         var counts = new Dictionary<Guid, int>();
         await using var reader = await command.ExecuteReaderAsync(Ct);
