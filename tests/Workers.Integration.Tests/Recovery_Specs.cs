@@ -161,6 +161,29 @@ public sealed class Recovery_Specs
         }
     }
 
+    [Fact]
+    public async Task A_worker_whose_heartbeats_the_broker_refuses_says_so_sends_no_more_of_them_and_works_once_they_are_taken()
+    {
+        // A refused publish closes its channel, and MassTransit retries the send on a new one, backing off, for as long as
+        // the refusal lasts; its request completes only once the send has, whatever its timeout. The heartbeat loop waited
+        // inside it, silent. It now says so, and sends no other heartbeat (each would retry the same way) until it is done.
+        await using var fleet = await DistributedFleet.StartAsync(agentSeconds: 0, Ct);
+        var worker = await fleet.AddWorkerAsync(slots: 2, Ct, "worker-1");
+
+        await using (await fleet.Vhost.RefusePublishesToAsync("Workers.Contracts:WorkerHeartbeat", Ct))
+        {
+            await Poll.UntilAsync(() => worker.Output.Count(l => l.Contains("Heartbeat skipped: the one started", StringComparison.Ordinal)) >= 2,
+                "the worker says its heartbeat is stuck, and sends no other", TimeSpan.FromSeconds(30), Ct);
+            Assert.Single(worker.Output, l => l.Contains("neither answered nor timed out", StringComparison.Ordinal));
+            Assert.False(worker.HasExited, $"the worker stopped: {worker.OutputTail()}");
+        }
+
+        var id = await fleet.SubmitAsync(new SubmitRunRequest { Agent = "count", Input = "after the refusal", MaxAttempts = 1 }, Ct);
+        await fleet.WaitForTerminalAsync([id], TimeSpan.FromMinutes(1), Ct);
+        var row = Assert.Single(await fleet.RowsAsync([id], Ct));
+        Assert.Equal(("Succeeded", 1, "worker-1"), (row.State, row.Attempt, row.WorkerId));
+    }
+
     static async Task<DateTimeOffset> LeaseExpiresAtAsync(DistributedFleet fleet, Guid id)
     {
         await using var connection = await fleet.Database.OpenConnectionAsync(Ct);

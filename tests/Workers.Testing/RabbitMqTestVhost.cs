@@ -190,45 +190,76 @@ public sealed class RabbitMqTestVhost : IAsyncLifetime
     /// The connections are closed with <c>rabbitmqctl</c>, so the broker must run on this machine: the management API lists
     /// a connection only once it has sampled it, seconds late, and a revoked permission leaves open connections open.
     /// </remarks>
-    public async Task<IAsyncDisposable> CutOffAsync(CancellationToken cancellationToken = default)
+    public Task<IAsyncDisposable> CutOffAsync(CancellationToken cancellationToken = default) =>
+        WithholdAsync(async user =>
+        {
+            var path = PermissionPath(user);
+            using var revoke = await Http.DeleteAsync(new Uri(path, UriKind.Relative), cancellationToken);
+            await EnsureSuccessAsync(revoke, $"DELETE {path}", cancellationToken);
+        }, cancellationToken);
+
+    /// <summary>
+    /// Refuses every publish to <paramref name="exchange"/> on this vhost until the returned handle is disposed: once the
+    /// clients have reconnected (every connection is closed first), a publish there fails with ACCESS_REFUSED, which
+    /// closes the publishing channel, while everything else flows.
+    /// </summary>
+    public Task<IAsyncDisposable> RefusePublishesToAsync(string exchange, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(exchange);
+        // RabbitMQ matches permissions as regular expressions: write anything but that exchange.
+        var write = $"^(?!{System.Text.RegularExpressions.Regex.Escape(exchange)}$).*";
+        return WithholdAsync(user => GrantAsync(user, cancellationToken, write), cancellationToken);
+    }
+
+    /// <summary>
+    /// Takes permissions away from the vhost's user (<paramref name="restrict"/>), then closes every connection: a revoked
+    /// permission leaves open connections open, and a channel caches the checks it has made. Disposing the returned handle
+    /// grants every permission again; the clients then reconnect at their own pace.
+    /// </summary>
+    async Task<IAsyncDisposable> WithholdAsync(Func<string, Task> restrict, CancellationToken cancellationToken)
     {
         var user = UserOf(AmqpUrl);
-        var permissionPath = PermissionPath(user);
-        using (var revoke = await Http.DeleteAsync(new Uri(permissionPath, UriKind.Relative), cancellationToken))
-            await EnsureSuccessAsync(revoke, $"DELETE {permissionPath}", cancellationToken);
-        var cutOff = new CutOff(this, user);
+        await restrict(user);
+        var withheld = new Withheld(this, user);
         try
         {
-            var close = new System.Diagnostics.ProcessStartInfo("rabbitmqctl", ["close_all_connections", "--vhost", Name, "cut off by a test"])
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-            };
-            using var rabbitmqctl = System.Diagnostics.Process.Start(close)!;
-            var output = rabbitmqctl.StandardOutput.ReadToEndAsync(cancellationToken);
-            var errors = rabbitmqctl.StandardError.ReadToEndAsync(cancellationToken);
-            await rabbitmqctl.WaitForExitAsync(cancellationToken);
-            if (rabbitmqctl.ExitCode != 0)
-                throw new InvalidOperationException($"rabbitmqctl close_all_connections exited with {rabbitmqctl.ExitCode}: {await output}{await errors}");
+            await CloseAllConnectionsAsync(cancellationToken);
         }
         catch
         {
-            await cutOff.DisposeAsync();
+            await withheld.DisposeAsync();
             throw;
         }
-        return cutOff;
+        return withheld;
     }
 
-    sealed class CutOff(RabbitMqTestVhost vhost, string user) : IAsyncDisposable
+    /// <summary>Closes every connection to this vhost at once, with <c>rabbitmqctl</c> (see <see cref="CutOffAsync"/>).</summary>
+    async Task CloseAllConnectionsAsync(CancellationToken cancellationToken)
+    {
+        var close = new System.Diagnostics.ProcessStartInfo("rabbitmqctl", ["close_all_connections", "--vhost", Name, "cut off by a test"])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var rabbitmqctl = System.Diagnostics.Process.Start(close)!;
+        var output = rabbitmqctl.StandardOutput.ReadToEndAsync(cancellationToken);
+        var errors = rabbitmqctl.StandardError.ReadToEndAsync(cancellationToken);
+        await rabbitmqctl.WaitForExitAsync(cancellationToken);
+        if (rabbitmqctl.ExitCode != 0)
+            throw new InvalidOperationException($"rabbitmqctl close_all_connections exited with {rabbitmqctl.ExitCode}: {await output}{await errors}");
+    }
+
+    /// <summary>Gives the permissions taken by a cut-off or a refusal back when disposed.</summary>
+    sealed class Withheld(RabbitMqTestVhost vhost, string user) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync() => await vhost.GrantAsync(user, CancellationToken.None);
     }
 
-    /// <summary>Grants <paramref name="user"/> full permissions on this vhost.</summary>
-    async Task GrantAsync(string user, CancellationToken cancellationToken)
+    /// <summary>Grants <paramref name="user"/> full permissions on this vhost, or writes matching <paramref name="write"/> only.</summary>
+    async Task GrantAsync(string user, CancellationToken cancellationToken, string write = ".*")
     {
         var path = PermissionPath(user);
-        using var response = await Http.PutAsJsonAsync(new Uri(path, UriKind.Relative), new { configure = ".*", write = ".*", read = ".*" }, cancellationToken);
+        using var response = await Http.PutAsJsonAsync(new Uri(path, UriKind.Relative), new { configure = ".*", write, read = ".*" }, cancellationToken);
         await EnsureSuccessAsync(response, $"PUT {path}", cancellationToken);
     }
 

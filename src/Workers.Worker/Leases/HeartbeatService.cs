@@ -26,6 +26,13 @@ sealed partial class HeartbeatService(
     IOptions<WorkerOptions> options,
     ILogger<HeartbeatService> logger) : BackgroundService
 {
+    /// <summary>How much longer than its answer's timeout a heartbeat is waited for before it is taken to be stuck in its send.</summary>
+    static readonly TimeSpan SendGrace = TimeSpan.FromMilliseconds(500);
+
+    // A heartbeat whose send MassTransit is still retrying, and when it was started: no other is sent until it is done.
+    Task? _stuck;
+    long _stuckSince;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
@@ -44,6 +51,12 @@ sealed partial class HeartbeatService(
 
     async Task BeatAsync(CancellationToken stoppingToken)
     {
+        if (_stuck is { IsCompleted: false })
+        {
+            var stuckFor = Stopwatch.GetElapsedTime(_stuckSince);
+            LogHeartbeatStillStuck(logger, stuckFor);
+            return;
+        }
         var held = leases.Snapshot();
         var askedAt = Stopwatch.GetTimestamp();
         var heartbeat = new WorkerHeartbeat
@@ -61,13 +74,29 @@ sealed partial class HeartbeatService(
             Leases = held.Select(r => r.ToHeldLease()).ToList(),
             ForgottenOffers = offerer.ForgottenOffers(),
         };
+        // Up to two intervals: a busy orchestrator renewing many leases may answer late, and a late answer still extends
+        // the leases (the worker's lease clock runs from when it asked).
+        var patience = TimeSpan.FromMilliseconds(Math.Max(2000, 2 * options.Value.HeartbeatInterval.TotalMilliseconds));
         try
         {
-            // Up to two intervals: a busy orchestrator renewing many leases may answer late, and a late answer still extends
-            // the leases (the worker's lease clock runs from when it asked).
-            var timeout = RequestTimeout.After(ms: (int)Math.Max(2000, 2 * options.Value.HeartbeatInterval.TotalMilliseconds));
             var heartbeats = await requests.GetAsync<WorkerHeartbeat>(stoppingToken).ConfigureAwait(false);
-            var response = await heartbeats.GetResponse<LeasesRenewed>(heartbeat, stoppingToken, timeout).ConfigureAwait(false);
+            var request = heartbeats.GetResponse<LeasesRenewed>(heartbeat, stoppingToken, RequestTimeout.After(ms: (int)patience.TotalMilliseconds));
+            Response<LeasesRenewed> response;
+            try
+            {
+                // MassTransit's request completes only once its send has: a send it keeps retrying (the broker closing the
+                // channel on every publish, say by refusing it) outlasts the answer's timeout and any cancellation.
+                response = await request.WaitAsync(patience + SendGrace, stoppingToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                _stuck = request;
+                _stuckSince = askedAt;
+                _ = request.ContinueWith(static t => _ = t.Exception, CancellationToken.None,
+                    TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                LogHeartbeatStuck(logger, held.Count, patience + SendGrace);
+                return;
+            }
             var lost = response.Message.Lost.ToDictionary(l => l.RunId);
             // Runs that finished while the heartbeat was in flight are gone from the table: nothing to stop.
             foreach (var run in held.Where(r => leases.TryGet(r.RunId, out var current) && current == r))
@@ -112,4 +141,12 @@ sealed partial class HeartbeatService(
 
     [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Heartbeat for {Count} lease(s) could not be sent: {Error}")]
     static partial void LogHeartbeatNotSent(ILogger logger, int count, string error);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Warning, Message =
+        "Heartbeat for {Count} lease(s) neither answered nor timed out within {Patience}: its send is being retried (the broker " +
+        "is not taking it; see MassTransit's S-FAULT lines). No other heartbeat is sent until it is done")]
+    static partial void LogHeartbeatStuck(ILogger logger, int count, TimeSpan patience);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "Heartbeat skipped: the one started {StuckFor} ago is still being sent")]
+    static partial void LogHeartbeatStillStuck(ILogger logger, TimeSpan stuckFor);
 }
