@@ -37,6 +37,24 @@ public sealed class MailboxWatch_Specs
             foreach (var endpoint in new[] { Mailbox, RuntimeQueue, Restarts })
                 await endpoint.Ready(new EndpointStarted("queue"));
         }
+
+        /// <summary>Every endpoint up, then the mailbox down.</summary>
+        public static async Task<Fixture> WithMailboxDownAsync()
+        {
+            var fixture = new Fixture();
+            await fixture.AllUpAsync();
+            await fixture.Mailbox.Faulted(null!);
+            return fixture;
+        }
+
+        /// <summary>Not stuck a second before <see cref="Limit"/> from now, stuck at it.</summary>
+        public void AssertStuckOnceTheLimitHasPassed()
+        {
+            Time.Advance(Limit - TimeSpan.FromSeconds(1));
+            Assert.False(Watch.IsStuck(Limit));
+            Time.Advance(TimeSpan.FromSeconds(1));
+            Assert.True(Watch.IsStuck(Limit));
+        }
     }
 
     [Fact]
@@ -48,10 +66,7 @@ public sealed class MailboxWatch_Specs
         Assert.False(fixture.Watch.IsStuck(Limit));
 
         await fixture.Mailbox.Faulted(null!);
-        fixture.Time.Advance(Limit - TimeSpan.FromSeconds(1));
-        Assert.False(fixture.Watch.IsStuck(Limit));
-        fixture.Time.Advance(TimeSpan.FromSeconds(1));
-        Assert.True(fixture.Watch.IsStuck(Limit));
+        fixture.AssertStuckOnceTheLimitHasPassed();
 
         // Back, even late, it is not stuck any more.
         await fixture.Mailbox.Ready(new EndpointStarted("queue"));
@@ -72,18 +87,13 @@ public sealed class MailboxWatch_Specs
 
         // One queue is back: the mailbox is now judged from then, not from when it went down.
         await fixture.Restarts.Ready(new EndpointStarted("queue"));
-        fixture.Time.Advance(Limit - TimeSpan.FromSeconds(1));
-        Assert.False(fixture.Watch.IsStuck(Limit));
-        fixture.Time.Advance(TimeSpan.FromSeconds(1));
-        Assert.True(fixture.Watch.IsStuck(Limit));
+        fixture.AssertStuckOnceTheLimitHasPassed();
     }
 
     [Fact]
     public async Task The_broker_is_out_of_reach_only_once_every_other_queue_is_down()
     {
-        var fixture = new Fixture();
-        await fixture.AllUpAsync();
-        await fixture.Mailbox.Faulted(null!);
+        var fixture = await Fixture.WithMailboxDownAsync();
         // One queue's channel fails and comes back; the other kept consuming all along: the broker stayed within reach.
         await fixture.RuntimeQueue.Faulted(null!);
         fixture.Time.Advance(TimeSpan.FromSeconds(30));
@@ -97,9 +107,7 @@ public sealed class MailboxWatch_Specs
     [Fact]
     public async Task A_limit_of_zero_never_judges_the_mailbox_stuck()
     {
-        var fixture = new Fixture();
-        await fixture.AllUpAsync();
-        await fixture.Mailbox.Faulted(null!);
+        var fixture = await Fixture.WithMailboxDownAsync();
         fixture.Time.Advance(TimeSpan.FromDays(1));
         Assert.False(fixture.Watch.IsStuck(TimeSpan.Zero));
         Assert.True(fixture.Watch.IsStuck(Limit));

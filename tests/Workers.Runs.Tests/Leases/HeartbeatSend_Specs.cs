@@ -50,9 +50,9 @@ public sealed class HeartbeatSend_Specs
     /// <summary>Makes the first <paramref name="refusals"/> heartbeat publishes throw, then lets them through.</summary>
     sealed class RefusedHeartbeats(int refusals) : IBusParticipant, IFilter<PublishContext>
     {
-        int _refused;
+        int _published;
 
-        public int Refused => Volatile.Read(ref _refused);
+        public int Refused => Math.Min(Volatile.Read(ref _published), refusals);
 
         /// <summary>Completes when a heartbeat has been let through.</summary>
         public TaskCompletionSource Sent { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -68,8 +68,7 @@ public sealed class HeartbeatSend_Specs
         {
             if (context is PublishContext<WorkerHeartbeat>)
             {
-                ObjectDisposedException.ThrowIf(Interlocked.Increment(ref _refused) <= refusals, typeof(SemaphoreSlim));
-                Interlocked.Exchange(ref _refused, refusals);
+                ObjectDisposedException.ThrowIf(Interlocked.Increment(ref _published) <= refusals, typeof(SemaphoreSlim));
                 Sent.TrySetResult();
             }
             return next.Send(context);
