@@ -60,6 +60,7 @@ public sealed partial class RunExecutor(
 
     async Task ExecuteAsync(ExecuteRun dispatch, Func<Task<ActiveRun?>> lease)
     {
+        var slot = new HeldSlot(slots);
         try
         {
             var claimed = await lease().ConfigureAwait(false);
@@ -78,7 +79,7 @@ public sealed partial class RunExecutor(
             }
             try
             {
-                await RunAttemptAsync(dispatch, run).ConfigureAwait(false);
+                await RunAttemptAsync(dispatch, run, slot).ConfigureAwait(false);
             }
             finally
             {
@@ -93,7 +94,7 @@ public sealed partial class RunExecutor(
         }
         finally
         {
-            slots.Release();
+            slot.Release();
         }
     }
 
@@ -115,7 +116,7 @@ public sealed partial class RunExecutor(
         return null;
     }
 
-    async Task RunAttemptAsync(ExecuteRun dispatch, ActiveRun run)
+    async Task RunAttemptAsync(ExecuteRun dispatch, ActiveRun run, HeldSlot slot)
     {
         // Not linked to ApplicationStopping: on shutdown the drain lets runs finish within the grace period and then
         // stops the rest itself (with a reason), so they are handed back instead of abandoned.
@@ -145,6 +146,11 @@ public sealed partial class RunExecutor(
             artifacts = await workspace.CollectAsync(outcome).ConfigureAwait(false);
         }
 
+        // A slot bounds the agents running at once. This one's agent and workspace are done; what is left is to report, which
+        // under load waits for the answer to the claim request the result rides in (ClaimBatcher): a round trip through the
+        // orchestrator that must not keep the next run from starting. The attempt stays in flight (drain) and in the lease
+        // table (heartbeats) until the broker has its result.
+        slot.Release();
         run.MarkAgentEnded();
         // The event log first, so it is complete by the time the run shows as finished.
         await activity.FlushAsync(run).ConfigureAwait(false);
@@ -269,4 +275,16 @@ public sealed partial class RunExecutor(
 
     [LoggerMessage(EventId = 5, Level = LogLevel.Error, Message = "Run {RunId} attempt {Attempt} crashed in the worker; its lease will lapse and it will be retried")]
     static partial void LogRunCrashed(ILogger logger, Guid runId, int attempt, Exception exception);
+
+    /// <summary>The slot an attempt runs in, given back once: when its agent is done, or at the latest when the attempt ends.</summary>
+    sealed class HeldSlot(SlotPool slots)
+    {
+        int _released;
+
+        public void Release()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+                slots.Release();
+        }
+    }
 }
