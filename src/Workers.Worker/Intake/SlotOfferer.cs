@@ -41,8 +41,13 @@ public sealed partial class SlotOfferer(
     /// <summary>How long an offer's slots are held beyond <see cref="ValidFor"/>: the offer's way there and an assignment's way back.</summary>
     public static readonly TimeSpan HoldMargin = TimeSpan.FromMilliseconds(500);
 
-    /// <summary>How long no offer is made after a dispatch had to wait for a slot.</summary>
-    public static readonly TimeSpan BusyPause = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// How long no offer is made after a dispatch had to wait for a slot: longer than an offer's slots are held, so the last
+    /// offer lapses within the pause and its slots come back to the pool, where the waiting dispatch takes one. A shorter
+    /// pause ended while that offer was live, and the next offer took its slots over, again and again: queued runs waited
+    /// for the re-dispatch timer beside slots held for offers nobody used.
+    /// </summary>
+    public static readonly TimeSpan BusyPause = ValidFor + HoldMargin + TimeSpan.FromMilliseconds(500);
 
     /// <summary>
     /// How long an assignment that finds no slot held for it waits for one to free up before it is handed back. Well inside a
