@@ -14,32 +14,21 @@ public sealed class OfferHold_Specs
         // no free slot. Its wait pauses the offers, and the offer's slot must come back to it when the offer lapses, not
         // pass to the next offer: the worker used to renew the offer as soon as the pause ended, before the old one had
         // lapsed, so the held slot went from offer to offer and queued runs waited for the re-dispatch timer.
-        var orchestrator = new PlayedOrchestrator();
-        using var host = PlayedOrchestrator.Worker(orchestrator, slots: 2, offerIdleSlots: true);
-        await host.StartAsync(Ct);
-        try
-        {
-            var runs = await PlayedOrchestrator.DispatchQueueAsync(host);
-            var running = PlayedOrchestrator.Dispatch("/bin/sleep", "60");
-            var waiting = PlayedOrchestrator.Dispatch("/bin/true");
-            // The idle worker's offer holds one of the two slots.
-            await orchestrator.NextOffer().WaitAsync(TimeSpan.FromSeconds(15), Ct);
-            await runs.Send(running, Ct);
-            await orchestrator.DispatchTaken(running.RunId).WaitAsync(TimeSpan.FromSeconds(15), Ct);
+        await using var orchestrator = await PlayedOrchestrator.StartWorkerAsync(slots: 2, offerIdleSlots: true, Ct);
+        var running = PlayedOrchestrator.Dispatch("/bin/sleep", "60");
+        var waiting = PlayedOrchestrator.Dispatch("/bin/true");
+        // The idle worker's offer holds one of the two slots.
+        await orchestrator.NextOffer().WaitAsync(TimeSpan.FromSeconds(15), Ct);
+        await orchestrator.SendAsync(running, Ct);
+        await orchestrator.DispatchTaken(running.RunId).WaitAsync(TimeSpan.FromSeconds(15), Ct);
 
-            // Right after a renewal, so the offer it holds the slot for is as young as it gets when the wait begins.
-            await orchestrator.NextOffer().WaitAsync(TimeSpan.FromSeconds(15), Ct);
-            await runs.Send(waiting, Ct);
+        // Right after a renewal, so the offer it holds the slot for is as young as it gets when the wait begins.
+        await orchestrator.NextOffer().WaitAsync(TimeSpan.FromSeconds(15), Ct);
+        await orchestrator.SendAsync(waiting, Ct);
 
-            await orchestrator.DispatchTaken(waiting.RunId).WaitAsync(TimeSpan.FromSeconds(15), Ct);
-            orchestrator.ReleaseSuccesses();
-            await orchestrator.SuccessHeld(waiting.RunId).WaitAsync(TimeSpan.FromSeconds(30), Ct);
-            Assert.Equal([running.RunId, waiting.RunId], orchestrator.Claimed);
-        }
-        finally
-        {
-            orchestrator.ReleaseSuccesses();
-            await host.StopAsync(CancellationToken.None);
-        }
+        await orchestrator.DispatchTaken(waiting.RunId).WaitAsync(TimeSpan.FromSeconds(15), Ct);
+        orchestrator.ReleaseSuccesses();
+        await orchestrator.SuccessHeld(waiting.RunId).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal([running.RunId, waiting.RunId], orchestrator.Claimed);
     }
 }

@@ -12,31 +12,20 @@ public sealed class SlotRelease_Specs
     {
         // Under load a success waits for the answer to the claim request it rides in: a round trip through the orchestrator.
         // Held in the slot meanwhile, it kept the next dispatch waiting for a slot the agent no longer used.
-        var orchestrator = new PlayedOrchestrator();
-        using var host = PlayedOrchestrator.Worker(orchestrator, slots: 1, offerIdleSlots: false);
-        await host.StartAsync(Ct);
-        try
-        {
-            var first = PlayedOrchestrator.Dispatch("/bin/true");
-            var second = PlayedOrchestrator.Dispatch("/bin/true");
-            var runs = await PlayedOrchestrator.DispatchQueueAsync(host);
+        await using var orchestrator = await PlayedOrchestrator.StartWorkerAsync(slots: 1, offerIdleSlots: false, Ct);
+        var first = PlayedOrchestrator.Dispatch("/bin/true");
+        var second = PlayedOrchestrator.Dispatch("/bin/true");
 
-            await runs.Send(first, Ct);
-            await orchestrator.SuccessHeld(first.RunId).WaitAsync(TimeSpan.FromSeconds(30), Ct);
-            await runs.Send(second, Ct);
+        await orchestrator.SendAsync(first, Ct);
+        await orchestrator.SuccessHeld(first.RunId).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        await orchestrator.SendAsync(second, Ct);
 
-            // The first run's result is still on its way, and the second dispatch has its slot.
-            await orchestrator.DispatchTaken(second.RunId).WaitAsync(TimeSpan.FromSeconds(15), Ct);
-            Assert.DoesNotContain(first.RunId, orchestrator.LetThrough);
+        // The first run's result is still on its way, and the second dispatch has its slot.
+        await orchestrator.DispatchTaken(second.RunId).WaitAsync(TimeSpan.FromSeconds(15), Ct);
+        Assert.DoesNotContain(first.RunId, orchestrator.LetThrough);
 
-            orchestrator.ReleaseSuccesses();
-            await orchestrator.SuccessHeld(second.RunId).WaitAsync(TimeSpan.FromSeconds(30), Ct);
-            Assert.Equal([first.RunId, second.RunId], orchestrator.Claimed);
-        }
-        finally
-        {
-            orchestrator.ReleaseSuccesses();
-            await host.StopAsync(CancellationToken.None);
-        }
+        orchestrator.ReleaseSuccesses();
+        await orchestrator.SuccessHeld(second.RunId).WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.Equal([first.RunId, second.RunId], orchestrator.Claimed);
     }
 }

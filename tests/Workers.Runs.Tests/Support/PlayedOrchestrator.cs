@@ -12,9 +12,9 @@ namespace Workers.Runs.Tests.Support;
 
 /// <summary>
 /// The orchestrator, played for a whole worker host on the in-memory bus: grants every claim at once, holds every success
-/// back until <see cref="ReleaseSuccesses"/>, and watches the worker take its dispatches.
+/// back until <see cref="ReleaseSuccesses"/>, and watches the worker take its dispatches and make its offers.
 /// </summary>
-public sealed class PlayedOrchestrator : IBusParticipant, IFilter<PublishContext>, IConsumeObserver
+public sealed class PlayedOrchestrator : IBusParticipant, IFilter<PublishContext>, IConsumeObserver, IAsyncDisposable
 {
     readonly ConcurrentDictionary<Guid, TaskCompletionSource> _successes = new();
     readonly ConcurrentDictionary<Guid, TaskCompletionSource> _taken = new();
@@ -23,9 +23,20 @@ public sealed class PlayedOrchestrator : IBusParticipant, IFilter<PublishContext
     readonly ConcurrentQueue<Guid> _letThrough = new();
     TaskCompletionSource _nextOffer = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>A worker host with <paramref name="slots"/> slots that offers the process runtime, and this orchestrator.</summary>
-    public static IHost Worker(PlayedOrchestrator orchestrator, int slots, bool offerIdleSlots)
+    IHost? _host;
+    ISendEndpoint? _dispatches;
+
+    PlayedOrchestrator()
     {
+    }
+
+    /// <summary>
+    /// Starts a worker host with <paramref name="slots"/> slots that offers the process runtime, with this orchestrator on its
+    /// bus. Disposing lets every held success go and stops the host.
+    /// </summary>
+    public static async Task<PlayedOrchestrator> StartWorkerAsync(int slots, bool offerIdleSlots, CancellationToken cancellationToken)
+    {
+        var orchestrator = new PlayedOrchestrator();
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
@@ -43,7 +54,25 @@ public sealed class PlayedOrchestrator : IBusParticipant, IFilter<PublishContext
         builder.AddWorker();
         builder.Services.AddBusParticipant(orchestrator);
         builder.AddWorkersBus();
-        return builder.Build();
+        orchestrator._host = builder.Build();
+        await orchestrator._host.StartAsync(cancellationToken);
+        orchestrator._dispatches = await orchestrator._host.Services.GetRequiredService<IBus>()
+            .GetSendEndpoint(new Uri($"queue:{RunQueues.ForRuntime(RuntimeNames.Process)}"));
+        return orchestrator;
+    }
+
+    /// <summary>Sends <paramref name="dispatch"/> to the process runtime's dispatch queue, as the orchestrator does.</summary>
+    public Task SendAsync(ExecuteRun dispatch, CancellationToken cancellationToken) =>
+        _dispatches!.Send(dispatch, cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        ReleaseSuccesses();
+        if (_host is not null)
+        {
+            await _host.StopAsync(CancellationToken.None);
+            _host.Dispose();
+        }
     }
 
     /// <summary>A first attempt of a run whose agent is <paramref name="command"/> and <paramref name="args"/>.</summary>
@@ -59,10 +88,6 @@ public sealed class PlayedOrchestrator : IBusParticipant, IFilter<PublishContext
             Settings = JsonSerializer.SerializeToElement(new { command, args }),
         },
     };
-
-    /// <summary>The process runtime's dispatch queue, as the orchestrator sends to it.</summary>
-    public static async Task<ISendEndpoint> DispatchQueueAsync(IHost host) =>
-        await host.Services.GetRequiredService<IBus>().GetSendEndpoint(new Uri($"queue:{RunQueues.ForRuntime(RuntimeNames.Process)}"));
 
     /// <summary>The runs claimed, in order.</summary>
     public IReadOnlyList<Guid> Claimed => [.. _claimed];
