@@ -80,8 +80,11 @@ public sealed class BenchmarkOptions
     /// <summary><c>--workers</c>: worker processes in the fleet.</summary>
     public int Workers { get; set; } = 2;
 
-    /// <summary><c>--slots</c>: concurrent runs per worker (<c>Workers:Worker:Slots</c>).</summary>
-    public int Slots { get; set; } = 16;
+    /// <summary>
+    /// <c>--slots</c>: concurrent runs per worker (<c>Workers:Worker:Slots</c>). 32, the concurrency per worker of the peers'
+    /// W1 (BullMQ's 2 workers × 32) and the floors' prefetch of 32.
+    /// </summary>
+    public int Slots { get; set; } = 32;
 
     /// <summary><c>--in-flight</c>: SubmitRun publishes awaiting their broker confirm at once.</summary>
     public int InFlight { get; set; } = 64;
@@ -139,7 +142,7 @@ public sealed class BenchmarkOptions
           --warmup-runs N     runs submitted and finished before each measured W1 round (default 5000; 1 = a cold fleet)
           --rounds N          rounds (default 3)
           --workers N         worker processes (default 2)
-          --slots N           slots per worker (default 16)
+          --slots N           slots per worker (default 32)
           --in-flight N       concurrent SubmitRun publishes (default 64)
           --round-timeout S   seconds until every run must be terminal (default 600)
           --quiet-below C     before each measurement wait until fewer than C cores are busy (default 0.3)
