@@ -191,7 +191,7 @@ public static class EmbeddedFigures
     public static readonly Figure CpuPerRun = new("embedded_cpu_ms_per_run", "CPU per run, ms (whole machine)", 2, "Machine busy time over the window / N.");
     public static readonly Figure CpuDev = new("embedded_cpu_dev", "CPU, `workers dev` with its agents (cores)", 2,
         "The process and its reaped children (the agents), divided by the window.");
-    public static readonly Figure CpuMachine = new("embedded_cpu_machine", "CPU, whole machine busy (cores)", 2, "From /proc/stat.");
+    public static readonly Figure CpuMachine = new("embedded_cpu_machine", "CPU, whole machine busy (cores)", 2, "Elapsed time × cores, less idle and iowait from /proc/stat.");
 
     public static readonly IReadOnlyList<Figure> All =
         [RunsPerSecond, SubmitPerSecond, HttpP50, HttpP99, Duration, NotSucceeded, CpuPerRun, CpuDev, CpuMachine, Figures.LoadBefore];

@@ -57,7 +57,7 @@ public static class Figures
     public static readonly Figure CpuPostgres = new("cpu_postgres", "CPU, PostgreSQL (cores)", 2, "Every postgres process, including backends that exited.");
     public static readonly Figure CpuBench = new("cpu_bench", "CPU, benchmark process (cores)", 2, "The producer bus and the progress polls.");
     public static readonly Figure CpuOther = new("cpu_other", "CPU, everything else (cores)", 2, "Machine busy time not in the rows above (kernel threads, other processes).");
-    public static readonly Figure CpuMachine = new("cpu_machine", "CPU, whole machine busy (cores)", 2, "From /proc/stat: all but idle and iowait.");
+    public static readonly Figure CpuMachine = new("cpu_machine", "CPU, whole machine busy (cores)", 2, "Elapsed time × cores, less idle and iowait from /proc/stat (exact, where the busy columns are sampled at the tick and miss short bursts).");
     public static readonly Figure FloorPhysical = new("floor_physical_runs_per_s", "floor: raw RabbitMQ.Client round trip, runs/s", 0,
         "`Physical roundtrip --n 50000 --prefetch 32` (shared/peers): `end_to_end_msgs_per_s`, two confirmed persistent messages per run, no framework, no database.");
     public static readonly Figure FloorMassTransit = new("floor_mt_runs_per_s", "floor: MassTransit round trip, runs/s", 0,

@@ -68,7 +68,7 @@ public static class LatencyRound
                 {
                     warm = i;
                     n = warm + measured;
-                    // How busy the machine is at this pace: the measured publishes' window, read from /proc/stat.
+                    // How busy the machine is at this pace: the measured publishes' window, elapsed time less idle time.
                     cpuAtMeasured = CpuSnapshot.Take();
                     measuredFrom = clock.Elapsed;
                     await stopWatching.CancelAsync();
@@ -181,7 +181,7 @@ public static class LatencyFigures
         "The same latency for the warm-up runs: what a fleet gives at this rate in its first seconds, while its processes compile.");
     public static readonly Figure WarmupP99 = new("w6_warmup_p99_ms", "warm-up: submit → lease granted p99, ms", 1, "As above, 99th percentile.");
     public static readonly Figure CpuMachine = new("w6_cpu_machine", "CPU, whole machine busy while measured (cores)", 2,
-        "From /proc/stat, first measured publish → last publish: how close to saturated this pace keeps the machine.");
+        "Elapsed time × cores, less idle and iowait (/proc/stat), first measured publish → last publish: how close to saturated this pace keeps the machine.");
     public static readonly Figure CpuPerRun = new("w6_cpu_ms_per_run", "CPU per run at this pace, ms (whole machine)", 2,
         "Machine busy time over that window / runs measured. Compare with W1's at full load, where more runs share each message and commit.");
     public static readonly Figure NotSucceeded = new("w6_not_succeeded", "runs not Succeeded", 0, "Warm-up and measured runs; should be 0.");
