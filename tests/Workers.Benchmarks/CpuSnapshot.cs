@@ -133,9 +133,9 @@ public sealed class CpuSnapshot
     static double ReadMachineBusy()
     {
         // Busy = elapsed × cores − idle − iowait. /proc/stat's user, system and the rest are sampled at the scheduler
-        // tick, and a CPU that sleeps between ticks (NO_HZ) misses bursts that start and end in between: at W6's steady
-        // pace the columns added up to 0.86-0.91 of elapsed × cores, all of the gap in busy time. Idle and iowait are
-        // measured on entering and leaving the idle state, so they are exact, and the rest of the time was busy.
+        // tick, and a CPU that sleeps between ticks (NO_HZ) misses bursts that start and end in between (a tenth of the
+        // time at W6's pace; docs/benchmarks.md). Idle and iowait are counted on entering and leaving the idle state, so
+        // they are exact, and the rest of the time was busy.
         var elapsed = Stopwatch.GetElapsedTime(0).TotalSeconds;
         var cores = 0;
         var idle = 0.0;
