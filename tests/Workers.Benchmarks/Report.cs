@@ -50,6 +50,7 @@ public static class Report
         }
         foreach (var floor in floors.Where(f => f.Problem is not null))
             text.AppendLine().AppendLine(inv, $"Floor `{floor.Command}` not measured: {floor.Problem}");
+        AppendGoals(text, "throughput", rounds);
 
         text.AppendLine();
         text.AppendLine("Per round:");
@@ -88,6 +89,7 @@ public static class Report
         text.AppendLine();
         foreach (var figure in Figures.All)
             text.AppendLine(inv, $"* **{figure.Label.Replace("**", "", StringComparison.Ordinal)}**: {figure.Meaning}");
+        text.AppendLine(inv, $"* {Goals.Meaning}");
         text.AppendLine(End);
         return text.ToString();
     }
@@ -165,6 +167,7 @@ public static class Report
                 continue;
             text.AppendLine(inv, $"| {figure.Label} | {Format(s.Min, figure)} | {Format(s.Median, figure)} | {Format(s.Max, figure)} |");
         }
+        AppendGoals(text, workload, rounds);
         text.AppendLine();
         text.AppendLine("Per round:");
         text.AppendLine();
@@ -213,6 +216,8 @@ public static class Report
             text.AppendLine();
             foreach (var figure in figures)
                 text.AppendLine(inv, $"* **{figure.Label.Replace("**", "", StringComparison.Ordinal)}**: {figure.Meaning}");
+            if (Goals.For(workload).Count > 0)
+                text.AppendLine(inv, $"* {Goals.Meaning}");
         }
         text.AppendLine(FaultEnd(workload));
         return text.ToString();
@@ -237,6 +242,13 @@ public static class Report
         File.WriteAllText(path, document);
     }
 
+    static void AppendGoals(StringBuilder text, string workload, IReadOnlyList<Dictionary<Figure, double>> rounds)
+    {
+        var table = Goals.Table(workload, rounds);
+        if (table.Length > 0)
+            text.AppendLine().Append(table);
+    }
+
     static double Median(IReadOnlyList<Dictionary<Figure, double>> rounds, Figure figure) =>
         Stats.Summarize(rounds.Select(r => r.GetValueOrDefault(figure, double.NaN)))?.Median ?? double.NaN;
 
@@ -255,7 +267,7 @@ public static class Report
 
         ```sh
         dotnet build -c Release Workers.sln          # the benchmark starts these Release builds; it does not build them
-        dotnet run -c Release --project tests/Workers.Benchmarks -- --runs 10000 --rounds 3 --workers 2 --slots 16
+        dotnet run -c Release --project tests/Workers.Benchmarks -- --rounds 3 --workers 2 --slots 32          # W1 with its floors
         dotnet run -c Release --project tests/Workers.Benchmarks -- --workload all --rounds 3      # every workload (W1-W6, floors, BullMQ)
         ```
 
