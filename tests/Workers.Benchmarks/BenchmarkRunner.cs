@@ -24,28 +24,28 @@ public static class BenchmarkRunner
         if (options.RunsThroughput)
             throughput = await ThroughputAsync(options, hosts, machine, path, output, progress, cancellationToken);
         if (options.RunsEmbedded)
-            await FaultAsync(options, hosts, machine, path, "embedded", EmbeddedRound.RunAsync, EmbeddedFigures.All, EmbeddedFigures.RunsPerSecond, output, progress, cancellationToken);
+            await FaultAsync(options, hosts, machine, path, "embedded", EmbeddedRound.RunAsync, EmbeddedFigures.All, output, progress, cancellationToken);
         if (options.RunsCrash)
-            await FaultAsync(options, hosts, machine, path, "crash", (o, h, r, p, c) => CrashRound.RunAsync(o, h, r, p, c), CrashFigures.All, CrashFigures.KillToRestart, output, progress, cancellationToken);
+            await FaultAsync(options, hosts, machine, path, "crash", (o, h, r, p, c) => CrashRound.RunAsync(o, h, r, p, c), CrashFigures.All, output, progress, cancellationToken);
         if (options.RunsCrashSpare)
         {
             await FaultAsync(options, hosts, machine, path, "crash-spare", (o, h, r, p, c) => CrashRound.RunAsync(o, h, r, p, c, CrashRound.SpareRuns),
-                CrashFigures.All, CrashFigures.KillToRestart, output, progress, cancellationToken);
+                CrashFigures.All, output, progress, cancellationToken);
         }
         if (options.RunsPriority)
-            await FaultAsync(options, hosts, machine, path, "priority", PriorityRound.RunAsync, PriorityFigures.All, PriorityFigures.RankMax, output, progress, cancellationToken);
+            await FaultAsync(options, hosts, machine, path, "priority", PriorityRound.RunAsync, PriorityFigures.All, output, progress, cancellationToken);
         if (options.RunsCancel)
-            await FaultAsync(options, hosts, machine, path, "cancel", CancelRound.RunAsync, CancelFigures.All, CancelFigures.CancelledP50, output, progress, cancellationToken);
+            await FaultAsync(options, hosts, machine, path, "cancel", CancelRound.RunAsync, CancelFigures.All, output, progress, cancellationToken);
         if (options.RunsDensity)
-            await FaultAsync(options, hosts, machine, path, "density", DensityRound.RunAsync, DensityFigures.All, DensityFigures.PerRun, output, progress, cancellationToken);
+            await FaultAsync(options, hosts, machine, path, "density", DensityRound.RunAsync, DensityFigures.All, output, progress, cancellationToken);
         if (options.RunsNativeDensity)
         {
-            await FaultAsync(options, hosts, machine, path, "native-density", NativeRounds.DensityAsync, DensityFigures.All, DensityFigures.PerRun, output, progress,
+            await FaultAsync(options, hosts, machine, path, "native-density", NativeRounds.DensityAsync, DensityFigures.All, output, progress,
                 cancellationToken);
         }
         if (options.RunsNativeOverhead)
         {
-            await FaultAsync(options, hosts, machine, path, "native-overhead", NativeRounds.OverheadAsync, NativeFigures.All, NativeFigures.OverheadMicroseconds, output,
+            await FaultAsync(options, hosts, machine, path, "native-overhead", NativeRounds.OverheadAsync, NativeFigures.All, output,
                 progress, cancellationToken);
         }
         if (options.RunsLatency)
@@ -54,7 +54,7 @@ public static class BenchmarkRunner
             if (!(rate > 0))
                 throw new InvalidOperationException("W6 has no rate: W1 measured nothing; give --w6-rate");
             await FaultAsync(options, hosts, machine, path, "latency", (o, h, r, p, c) => LatencyRound.RunAsync(o, h, r, rate, p, c),
-                LatencyFigures.All, LatencyFigures.AgentP99, output, progress, cancellationToken);
+                LatencyFigures.All, output, progress, cancellationToken);
         }
         if (options.RunsBullMq)
         {
@@ -66,7 +66,7 @@ public static class BenchmarkRunner
             }
             else
             {
-                await FaultAsync(options, hosts, machine, path, "bullmq", PeerBenchmarks.RunAsync, PeerFigures.All, PeerFigures.W1JobsPerSecond, output, progress, cancellationToken);
+                await FaultAsync(options, hosts, machine, path, "bullmq", PeerBenchmarks.RunAsync, PeerFigures.All, output, progress, cancellationToken);
             }
         }
         if (!options.NoDoc)
@@ -78,7 +78,7 @@ public static class BenchmarkRunner
 
     /// <summary>W3 or W4: rounds on fresh fleets, each repeated (within --retries) if it failed; no floors.</summary>
     static async Task FaultAsync(BenchmarkOptions options, HostBuild hosts, MachineInfo machine, string path, string workload, RoundAsync measure,
-        IReadOnlyList<Figure> all, Figure headline, TextWriter output, TextWriter progress, CancellationToken cancellationToken)
+        IReadOnlyList<Figure> all, TextWriter output, TextWriter progress, CancellationToken cancellationToken)
     {
         var quietPatience = TimeSpan.FromSeconds(options.QuietTimeoutSeconds);
         var rounds = new List<Dictionary<Figure, double>>();
@@ -102,7 +102,7 @@ public static class BenchmarkRunner
                 }
             }
         }
-        var results = Report.FaultResults(workload, rounds, all, headline, failures);
+        var results = Report.FaultResults(workload, rounds, all, failures);
         output.WriteLine();
         output.Write(results);
         if (!options.NoDoc)

@@ -142,11 +142,10 @@ public static class Report
     };
 
     /// <summary>A fault workload's table: min / median / max over rounds, then per round.</summary>
-    public static string FaultResults(string workload, IReadOnlyList<Dictionary<Figure, double>> rounds, IReadOnlyList<Figure> figures, Figure headline, int failures)
+    public static string FaultResults(string workload, IReadOnlyList<Dictionary<Figure, double>> rounds, IReadOnlyList<Figure> figures, int failures)
     {
         ArgumentNullException.ThrowIfNull(rounds);
         ArgumentNullException.ThrowIfNull(figures);
-        ArgumentNullException.ThrowIfNull(headline);
         var text = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         var fresh = workload switch
@@ -175,7 +174,6 @@ public static class Report
         text.AppendLine("|---:|" + string.Concat(figures.Select(_ => "---:|")));
         for (var i = 0; i < rounds.Count; i++)
             text.AppendLine(inv, $"| {i + 1} | {string.Join(" | ", figures.Select(c => Format(rounds[i].GetValueOrDefault(c, double.NaN), c)))} |");
-        _ = headline;
         return text.ToString();
     }
 
