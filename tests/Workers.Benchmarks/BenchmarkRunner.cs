@@ -53,8 +53,16 @@ public static class BenchmarkRunner
             var rate = options.LatencyRate ?? (throughput ?? await MeasureThroughputOnceAsync(options, hosts, progress, cancellationToken)) / 2;
             if (!(rate > 0))
                 throw new InvalidOperationException("W6 has no rate: W1 measured nothing; give --w6-rate");
-            await FaultAsync(options, hosts, machine, path, "latency", (o, h, r, p, c) => LatencyRound.RunAsync(o, h, r, rate, p, c),
-                LatencyFigures.All, output, progress, cancellationToken);
+            List<Floor> floors = options.SkipFloor ? [] : [Floor.MassTransitLatency(LatencyRound.FloorRuns), Floor.PhysicalLatency(LatencyRound.FloorRuns)];
+            foreach (var floor in floors)
+                await floor.BuildAsync(progress, cancellationToken);
+            await FaultAsync(options, hosts, machine, path, "latency", async (o, h, r, p, c) =>
+            {
+                var measured = await LatencyFloorsAsync(floors, o, p, c);
+                var figures = await LatencyRound.RunAsync(o, h, r, rate, p, c);
+                LatencyFigures.AddFloors(figures, measured);
+                return figures;
+            }, LatencyFigures.All, output, progress, cancellationToken);
         }
         if (options.RunsBullMq)
         {
@@ -189,6 +197,28 @@ public static class BenchmarkRunner
             progress.WriteLine($"wrote {path}");
         }
         return Stats.Summarize(rounds.Select(r => r.GetValueOrDefault(Figures.RunsPerSecond, double.NaN)))?.Median ?? double.NaN;
+    }
+
+    /// <summary>W6's latency floors, each on a quiet machine and measured again (within --retries) if other load disturbed it.</summary>
+    static async Task<Dictionary<Figure, double>> LatencyFloorsAsync(IReadOnlyList<Floor> floors, BenchmarkOptions options, TextWriter progress,
+        CancellationToken cancellationToken)
+    {
+        var figures = new Dictionary<Figure, double>();
+        foreach (var floor in floors)
+        {
+            for (var attempt = 0; attempt <= options.Retries; attempt++)
+            {
+                await QuietMachine.WaitAsync(options.QuietBelow, TimeSpan.FromSeconds(options.QuietTimeoutSeconds), floor.Command, progress, cancellationToken);
+                var (value, others) = await floor.RunAsync(progress, cancellationToken);
+                figures[floor.Figure] = value;
+                foreach (var (figure, extra) in floor.LastExtras)
+                    figures[figure] = extra;
+                progress.WriteLine($"floor {floor.Title}: p50 {value:N2} ms, others' CPU {others:0.00} cores");
+                if (!Disturbed(others, options, floor.Command, attempt, progress))
+                    break;
+            }
+        }
+        return figures;
     }
 
     static string FirstLine(string text) => text.Split('\n', 2)[0];

@@ -18,9 +18,11 @@ public sealed class Floor
     readonly string projectFile;
     readonly string[] arguments;
     readonly string field;
+    readonly IReadOnlyList<(string Field, Figure Figure)> extras;
     string? assemblyPath;
 
-    Floor(Figure figure, string title, string projectDirectory, string projectFile, string[] arguments, string field)
+    Floor(Figure figure, string title, string projectDirectory, string projectFile, string[] arguments, string field,
+        IReadOnlyList<(string Field, Figure Figure)>? extras = null)
     {
         Figure = figure;
         Title = title;
@@ -28,9 +30,13 @@ public sealed class Floor
         this.projectFile = projectFile;
         this.arguments = arguments;
         this.field = field;
+        this.extras = extras ?? [];
     }
 
     public Figure Figure { get; }
+
+    /// <summary>Further figures the last run printed on the same line (a latency floor's p99 beside its p50).</summary>
+    public IReadOnlyDictionary<Figure, double> LastExtras { get; private set; } = new Dictionary<Figure, double>();
 
     /// <summary>What the floor is, in a few words.</summary>
     public string Title { get; }
@@ -51,6 +57,21 @@ public sealed class Floor
     /// <summary>The same round trip through MassTransit 8.4.</summary>
     public static Floor MassTransit(int runs) => new(Figures.FloorMassTransit, "MassTransit round trip", Path.Combine(PeersDirectory, "masstransit"), "MtFloor.csproj",
         ["roundtrip", "--n", runs.ToString(CultureInfo.InvariantCulture), "--prefetch", "32"], "end_to_end_per_s");
+
+    /// <summary>
+    /// The raw round trip's latency with one publish in flight at a time (<c>--window 1</c>): publish → the completion
+    /// event consumed, p50 (and p99 in <see cref="LastExtras"/>).
+    /// </summary>
+    public static Floor PhysicalLatency(int runs) => new(LatencyFigures.FloorPhysicalP50, "raw RabbitMQ.Client round trip, one publish at a time",
+        Path.Combine(PeersDirectory, "physical"), "Physical.csproj",
+        ["roundtrip", "--n", runs.ToString(CultureInfo.InvariantCulture), "--prefetch", "32", "--window", "1"], "event_latency_ms_p50",
+        [("event_latency_ms_p99", LatencyFigures.FloorPhysicalP99)]);
+
+    /// <summary>The MassTransit round trip's latency with one publisher (<c>--publishers 1</c>), p50 (and p99 in <see cref="LastExtras"/>).</summary>
+    public static Floor MassTransitLatency(int runs) => new(LatencyFigures.FloorMassTransitP50, "MassTransit round trip, one publish at a time",
+        Path.Combine(PeersDirectory, "masstransit"), "MtFloor.csproj",
+        ["roundtrip", "--n", runs.ToString(CultureInfo.InvariantCulture), "--prefetch", "32", "--publishers", "1"], "latency_ms_p50",
+        [("latency_ms_p99", LatencyFigures.FloorMassTransitP99)]);
 
     /// <summary>The noop agent through the process runtime alone, as many at once as the fleet has slots (<see cref="AgentFloor"/>).</summary>
     public static Floor Agent(int runs, int concurrency) =>
@@ -118,6 +139,7 @@ public sealed class Floor
     public async Task<(double Value, double Others)> RunAsync(TextWriter progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(progress);
+        LastExtras = extras.ToDictionary(e => e.Figure, _ => double.NaN);
         if (assemblyPath is null)
             return (double.NaN, 0);
         progress.WriteLine($"floor: {Command}");
@@ -144,7 +166,11 @@ public sealed class Floor
             {
                 using var json = JsonDocument.Parse(line);
                 if (json.RootElement.TryGetProperty(field, out var value) && value.ValueKind == JsonValueKind.Number)
+                {
+                    LastExtras = extras.ToDictionary(e => e.Figure,
+                        e => json.RootElement.TryGetProperty(e.Field, out var extra) && extra.ValueKind == JsonValueKind.Number ? extra.GetDouble() : double.NaN);
                     return (value.GetDouble(), LastOthers);
+                }
             }
             catch (JsonException)
             {

@@ -22,7 +22,11 @@ public static class LatencyRound
         "processes compile (JIT tier-up), and then until the fleet keeps pace (every run published over a second before has started; at most " +
         "`--w6-warmup-max` seconds), then for `--w6-seconds`, the runs measured. The agent is `noop-clock` (`/bin/date`, printing the moment it started as " +
         "its result). Latency = when the agent started − the moment the benchmark began that run's publish (same machine, same clock); beside it, the " +
-        "saga's `started_at` (the lease) − that moment.";
+        "saga's `started_at` (the lease) − that moment. Just before each round (unless `--skip-floor`), the MassTransit and raw RabbitMQ.Client round trips " +
+        "with one publish in flight give the latency of the two messages alone.";
+
+    /// <summary>Round trips each latency floor measures.</summary>
+    public const int FloorRuns = 3000;
 
     public static async Task<Dictionary<Figure, double>> RunAsync(BenchmarkOptions options, HostBuild hosts, int round, double rate, TextWriter progress,
         CancellationToken cancellationToken)
@@ -185,9 +189,39 @@ public static class LatencyFigures
     public static readonly Figure CpuPerRun = new("w6_cpu_ms_per_run", "CPU per run at this pace, ms (whole machine)", 2,
         "Machine busy time over that window / runs measured. Compare with W1's at full load, where more runs share each message and commit.");
     public static readonly Figure NotSucceeded = new("w6_not_succeeded", "runs not Succeeded", 0, "Warm-up and measured runs; should be 0.");
+    public static readonly Figure FloorMassTransitP50 = new("w6_floor_mt_p50_ms", "floor: MassTransit round trip, one publish at a time, p50 ms", 2,
+        $"`MtFloor roundtrip --n {LatencyRound.FloorRuns} --prefetch 32 --publishers 1` (shared/peers), run just before the round: publish of a request → " +
+        "its completion event consumed, the two messages W6's path also takes (submission, then hand-over), with nothing else in the way.");
+    public static readonly Figure FloorMassTransitP99 = new("w6_floor_mt_p99_ms", "floor: MassTransit round trip, one publish at a time, p99 ms", 2, "As above, 99th percentile.");
+    public static readonly Figure FloorPhysicalP50 = new("w6_floor_physical_p50_ms", "floor: raw RabbitMQ.Client round trip, one publish at a time, p50 ms", 2,
+        $"`Physical roundtrip --n {LatencyRound.FloorRuns} --prefetch 32 --window 1` (shared/peers), run just before the round: the same round trip without a framework.");
+    public static readonly Figure FloorPhysicalP99 = new("w6_floor_physical_p99_ms", "floor: raw RabbitMQ.Client round trip, one publish at a time, p99 ms", 2, "As above, 99th percentile.");
+    public static readonly Figure RatioMassTransitP50 = new("w6_agent_p50_per_mt", "**submit → agent started p50 ÷ MassTransit floor p50**", 1,
+        "Per round, against the floor measured just before it. W6's path adds a database commit and an agent's start to the floor's two messages.");
+    public static readonly Figure RatioMassTransitP99 = new("w6_agent_p99_per_mt", "submit → agent started p99 ÷ MassTransit floor p99", 1, "As above, 99th percentiles.");
+    public static readonly Figure RatioPhysicalP50 = new("w6_agent_p50_per_physical", "submit → agent started p50 ÷ raw floor p50", 1, "As above, against the raw RabbitMQ.Client floor.");
+    public static readonly Figure RatioPhysicalP99 = new("w6_agent_p99_per_physical", "submit → agent started p99 ÷ raw floor p99", 1, "As above, 99th percentiles.");
 
     public static readonly IReadOnlyList<Figure> All =
         [TargetRate, AchievedRate, Runs, AgentP50, AgentP99, P50, P99, Max, IntakeP50, IntakeP99, SagaP50, SagaP99, WarmupRuns, WarmupSeconds, KeptPaceAfter, WarmupP50, WarmupP99, CpuMachine, CpuPerRun,
             Figures.CpuOrchestrator, Figures.CpuWorkers, Figures.CpuAgents, Figures.CpuBroker, Figures.CpuPostgres, Figures.CpuBench, Figures.CpuOther,
-            Figures.PublishesPerRun, Figures.CommitsPerRun, NotSucceeded, Figures.LoadBefore];
+            Figures.PublishesPerRun, Figures.CommitsPerRun, NotSucceeded,
+            FloorMassTransitP50, FloorMassTransitP99, FloorPhysicalP50, FloorPhysicalP99, RatioMassTransitP50, RatioMassTransitP99, RatioPhysicalP50, RatioPhysicalP99,
+            Figures.LoadBefore];
+
+    /// <summary>Adds the floors' figures and W6's latency over each of them to <paramref name="round"/>.</summary>
+    public static void AddFloors(Dictionary<Figure, double> round, IReadOnlyDictionary<Figure, double> floors)
+    {
+        ArgumentNullException.ThrowIfNull(round);
+        ArgumentNullException.ThrowIfNull(floors);
+        foreach (var (figure, value) in floors)
+            round[figure] = value;
+        round[RatioMassTransitP50] = Over(round, AgentP50, FloorMassTransitP50);
+        round[RatioMassTransitP99] = Over(round, AgentP99, FloorMassTransitP99);
+        round[RatioPhysicalP50] = Over(round, AgentP50, FloorPhysicalP50);
+        round[RatioPhysicalP99] = Over(round, AgentP99, FloorPhysicalP99);
+    }
+
+    static double Over(Dictionary<Figure, double> round, Figure value, Figure floor) =>
+        round.GetValueOrDefault(floor, double.NaN) is var f && f > 0 ? round.GetValueOrDefault(value, double.NaN) / f : double.NaN;
 }
