@@ -84,7 +84,7 @@ public static class BenchmarkRunner
 
     delegate Task<Dictionary<Figure, double>> RoundAsync(BenchmarkOptions options, HostBuild hosts, int round, TextWriter progress, CancellationToken cancellationToken);
 
-    /// <summary>W3 or W4: rounds on fresh fleets, each repeated (within --retries) if it failed; no floors.</summary>
+    /// <summary>Every workload but W1: rounds on fresh fleets, each repeated (within --retries) if it failed. W6 runs its latency floors inside its rounds.</summary>
     static async Task FaultAsync(BenchmarkOptions options, HostBuild hosts, MachineInfo machine, string path, string workload, RoundAsync measure,
         IReadOnlyList<Figure> all, TextWriter output, TextWriter progress, CancellationToken cancellationToken)
     {
