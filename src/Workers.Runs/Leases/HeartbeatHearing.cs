@@ -69,7 +69,7 @@ public sealed partial class HeartbeatHearing : ReceiveEndpointUpDown
             LogListeningAgain(_logger, since);
     }
 
-    protected override void Down()
+    protected override void Down(bool stopping)
     {
         if (_inMemory)
             return;
@@ -79,7 +79,10 @@ public sealed partial class HeartbeatHearing : ReceiveEndpointUpDown
                 return;
             (_listeningSince, _afterBreak) = (null, true);
         }
-        LogDeaf(_logger);
+        if (stopping)
+            LogClosed(_logger);
+        else
+            LogDeaf(_logger);
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information,
@@ -89,4 +92,7 @@ public sealed partial class HeartbeatHearing : ReceiveEndpointUpDown
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning,
         Message = "The heartbeat endpoint is down: heartbeats cannot reach this orchestrator, and no lease is judged lapsed until it has listened again")]
     static partial void LogDeaf(ILogger logger);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "The heartbeat endpoint is closed: it is stopping with the bus")]
+    static partial void LogClosed(ILogger logger);
 }

@@ -12,8 +12,11 @@ public abstract class ReceiveEndpointUpDown : IReceiveEndpointObserver
     /// <summary>The endpoint has started consuming, for the first time or again.</summary>
     protected abstract void Up(IReceiveEndpoint endpoint);
 
-    /// <summary>The endpoint has stopped consuming: faulted (its queue or connection lost), ended, or stopping.</summary>
-    protected abstract void Down();
+    /// <summary>
+    /// The endpoint has stopped consuming: faulted (its queue or connection lost), ended, or stopping. <paramref name="stopping"/>
+    /// is true for an orderly stop (the bus stops with its host, or the endpoint is removed), which is no outage to warn of.
+    /// </summary>
+    protected abstract void Down(bool stopping);
 
     Task IReceiveEndpointObserver.Ready(ReceiveEndpointReady ready)
     {
@@ -22,16 +25,18 @@ public abstract class ReceiveEndpointUpDown : IReceiveEndpointObserver
         return Task.CompletedTask;
     }
 
-    Task IReceiveEndpointObserver.Stopping(ReceiveEndpointStopping stopping) => NoticeDown();
+    // MassTransit raises Stopping only from the endpoint's own Stop (before it stops the transport); a lost channel or
+    // connection reaches the endpoint as Faulted or Completed instead.
+    Task IReceiveEndpointObserver.Stopping(ReceiveEndpointStopping stopping) => NoticeDown(stopping: true);
 
     // A consumer that ends without a fault (its channel closed under it) completes; the transport then starts another.
-    Task IReceiveEndpointObserver.Completed(ReceiveEndpointCompleted completed) => NoticeDown();
+    Task IReceiveEndpointObserver.Completed(ReceiveEndpointCompleted completed) => NoticeDown(stopping: false);
 
-    Task IReceiveEndpointObserver.Faulted(ReceiveEndpointFaulted faulted) => NoticeDown();
+    Task IReceiveEndpointObserver.Faulted(ReceiveEndpointFaulted faulted) => NoticeDown(stopping: false);
 
-    Task NoticeDown()
+    Task NoticeDown(bool stopping)
     {
-        Down();
+        Down(stopping);
         return Task.CompletedTask;
     }
 }

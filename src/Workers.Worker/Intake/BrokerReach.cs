@@ -56,6 +56,6 @@ public sealed class BrokerReach(TimeProvider time)
 
         protected override void Up(IReceiveEndpoint endpoint) => reach.Set(this, up: true);
 
-        protected override void Down() => reach.Set(this, up: false);
+        protected override void Down(bool stopping) => reach.Set(this, up: false);
     }
 }

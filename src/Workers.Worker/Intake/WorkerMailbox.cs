@@ -129,7 +129,7 @@ public sealed partial class WorkerMailbox(TimeProvider time, ILogger<WorkerMailb
         }
     }
 
-    protected override void Down()
+    protected override void Down(bool stopping)
     {
         lock (_lock)
         {
@@ -138,7 +138,10 @@ public sealed partial class WorkerMailbox(TimeProvider time, ILogger<WorkerMailb
             _up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _downSince = time.GetUtcNow();
         }
-        LogDown(logger);
+        if (stopping)
+            LogClosed(logger);
+        else
+            LogDown(logger);
     }
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning,
@@ -147,4 +150,7 @@ public sealed partial class WorkerMailbox(TimeProvider time, ILogger<WorkerMailb
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "The worker's mailbox is up again after {Duration}")]
     static partial void LogUpAgain(ILogger logger, TimeSpan duration);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "The worker's mailbox is closed: its endpoint is stopping with the bus")]
+    static partial void LogClosed(ILogger logger);
 }
