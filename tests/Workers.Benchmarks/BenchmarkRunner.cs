@@ -1,3 +1,4 @@
+using System.Globalization;
 using Workers.Testing;
 
 namespace Workers.Benchmarks;
@@ -169,16 +170,7 @@ public static class BenchmarkRunner
 
             foreach (var floor in floors)
             {
-                for (var attempt = 0; attempt <= options.Retries; attempt++)
-                {
-                    await QuietMachine.WaitAsync(options.QuietBelow, quietPatience, floor.Command, progress, cancellationToken);
-                    var (value, others) = await floor.RunAsync(progress, cancellationToken);
-                    figures[floor.Figure] = value;
-                    progress.WriteLine($"floor {floor.Title}: {value:N0} runs/s, others' CPU {others:0.00} cores");
-                    if (!Disturbed(others, options, floor.Command, attempt, progress))
-                        break;
-                }
-                if (figures[floor.Figure] is var kept && floor.LastOthers > options.QuietBelow && !double.IsNaN(kept))
+                if (await MeasureFloorAsync(floor, figures, options, progress, cancellationToken))
                     disturbed++;
             }
             figures[Figures.Disturbed] = disturbed;
@@ -196,29 +188,39 @@ public static class BenchmarkRunner
             Chart.Record(path, "throughput", rounds, Figures.All);
             progress.WriteLine($"wrote {path}");
         }
-        return Stats.Summarize(rounds.Select(r => r.GetValueOrDefault(Figures.RunsPerSecond, double.NaN)))?.Median ?? double.NaN;
+        return Stats.Median(rounds, Figures.RunsPerSecond);
     }
 
-    /// <summary>W6's latency floors, each on a quiet machine and measured again (within --retries) if other load disturbed it.</summary>
+    /// <summary>W6's latency floors, measured just before its round.</summary>
     static async Task<Dictionary<Figure, double>> LatencyFloorsAsync(IReadOnlyList<Floor> floors, BenchmarkOptions options, TextWriter progress,
         CancellationToken cancellationToken)
     {
         var figures = new Dictionary<Figure, double>();
         foreach (var floor in floors)
-        {
-            for (var attempt = 0; attempt <= options.Retries; attempt++)
-            {
-                await QuietMachine.WaitAsync(options.QuietBelow, TimeSpan.FromSeconds(options.QuietTimeoutSeconds), floor.Command, progress, cancellationToken);
-                var (value, others) = await floor.RunAsync(progress, cancellationToken);
-                figures[floor.Figure] = value;
-                foreach (var (figure, extra) in floor.LastExtras)
-                    figures[figure] = extra;
-                progress.WriteLine($"floor {floor.Title}: p50 {value:N2} ms, others' CPU {others:0.00} cores");
-                if (!Disturbed(others, options, floor.Command, attempt, progress))
-                    break;
-            }
-        }
+            await MeasureFloorAsync(floor, figures, options, progress, cancellationToken);
         return figures;
+    }
+
+    /// <summary>
+    /// Runs one floor on a quiet machine, again (within --retries) if other load disturbed it, and records its figures in
+    /// <paramref name="figures"/>. True when the run kept was disturbed all the same.
+    /// </summary>
+    static async Task<bool> MeasureFloorAsync(Floor floor, Dictionary<Figure, double> figures, BenchmarkOptions options, TextWriter progress,
+        CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt <= options.Retries; attempt++)
+        {
+            await QuietMachine.WaitAsync(options.QuietBelow, TimeSpan.FromSeconds(options.QuietTimeoutSeconds), floor.Command, progress, cancellationToken);
+            var (value, others) = await floor.RunAsync(progress, cancellationToken);
+            figures[floor.Figure] = value;
+            foreach (var (figure, extra) in floor.LastExtras)
+                figures[figure] = extra;
+            var shown = value.ToString("N" + floor.Figure.Decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);
+            progress.WriteLine($"{floor.Figure.Label}: {shown}, others' CPU {others:0.00} cores");
+            if (!Disturbed(others, options, floor.Command, attempt, progress))
+                break;
+        }
+        return floor.LastOthers > options.QuietBelow && !double.IsNaN(figures[floor.Figure]);
     }
 
     static string FirstLine(string text) => text.Split('\n', 2)[0];

@@ -46,7 +46,7 @@ public static class Goals
             new Goal($"fleet runs/s ≥ {W1Ratio} × the MassTransit round trip (per round: that round's runs/s ÷ the floor measured beside it)",
                 r => Ratio(r.GetValueOrDefault(Figures.RunsPerSecond, double.NaN), r.GetValueOrDefault(Figures.FloorMassTransit, double.NaN)),
                 AtMost: false, W1Ratio, 3,
-                rounds => Ratio(Median(rounds, Figures.RunsPerSecond), Median(rounds, Figures.FloorMassTransit))),
+                rounds => Ratio(Stats.Median(rounds, Figures.RunsPerSecond), Stats.Median(rounds, Figures.FloorMassTransit))),
         ],
         "crash" =>
         [
@@ -103,7 +103,4 @@ public static class Goals
     }
 
     static double Ratio(double value, double floor) => double.IsNaN(value) || double.IsNaN(floor) || floor <= 0 ? double.NaN : value / floor;
-
-    static double Median(IReadOnlyList<Dictionary<Figure, double>> rounds, Figure figure) =>
-        Stats.Summarize(rounds.Select(r => r.GetValueOrDefault(figure, double.NaN)))?.Median ?? double.NaN;
 }

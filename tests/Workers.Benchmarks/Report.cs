@@ -30,8 +30,8 @@ public static class Report
             text.AppendLine(inv, $"| {figure.Label} | {Format(s.Min, figure)} | {Format(s.Median, figure)} | {Format(s.Max, figure)} |");
         }
 
-        var ours = Median(rounds, Figures.RunsPerSecond);
-        var ratios = floors.Select(f => (f, Median(rounds, f.Figure))).Where(x => !double.IsNaN(x.Item2)).ToList();
+        var ours = Stats.Median(rounds, Figures.RunsPerSecond);
+        var ratios = floors.Select(f => (f, Stats.Median(rounds, f.Figure))).Where(x => !double.IsNaN(x.Item2)).ToList();
         if (ratios.Count > 0)
         {
             text.AppendLine();
@@ -40,7 +40,7 @@ public static class Report
             foreach (var (floor, median) in ratios)
                 text.AppendLine(inv, $"| fleet runs/s ÷ floor ({floor.Title}) | **{ours / median:0.000}** |");
             // Both floors keep the two cores busy, so together they take the sum of their times per run.
-            if (Median(rounds, Figures.FloorMassTransit) is var mt && Median(rounds, Figures.FloorAgent) is var agent && !double.IsNaN(mt + agent))
+            if (Stats.Median(rounds, Figures.FloorMassTransit) is var mt && Stats.Median(rounds, Figures.FloorAgent) is var agent && !double.IsNaN(mt + agent))
             {
                 var ceiling = 1 / ((1 / mt) + (1 / agent));
                 text.AppendLine(inv, $"| ceiling of a process per run: 1 / (1 / MassTransit floor + 1 / agent floor), runs/s | {ceiling:N0} |");
@@ -246,9 +246,6 @@ public static class Report
         if (table.Length > 0)
             text.AppendLine().Append(table);
     }
-
-    static double Median(IReadOnlyList<Dictionary<Figure, double>> rounds, Figure figure) =>
-        Stats.Summarize(rounds.Select(r => r.GetValueOrDefault(figure, double.NaN)))?.Median ?? double.NaN;
 
     static string Format(double value, Figure figure) =>
         double.IsNaN(value) ? "–" : value.ToString("N" + figure.Decimals.ToString(CultureInfo.InvariantCulture), CultureInfo.InvariantCulture);

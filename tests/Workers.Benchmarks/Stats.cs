@@ -20,4 +20,11 @@ public static class Stats
         var median = sorted.Length % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
         return (sorted[0], median, sorted[^1]);
     }
+
+    /// <summary>The median of <paramref name="figure"/> over the rounds that measured it; NaN when none did.</summary>
+    public static double Median(IReadOnlyList<Dictionary<Figure, double>> rounds, Figure figure)
+    {
+        ArgumentNullException.ThrowIfNull(rounds);
+        return Summarize(rounds.Select(r => r.GetValueOrDefault(figure, double.NaN)))?.Median ?? double.NaN;
+    }
 }

@@ -14,13 +14,18 @@ namespace Workers.Runs.Tests.Intake;
 /// </summary>
 public sealed class EndpointStop_Specs
 {
-    [Fact]
-    public async Task A_mailbox_that_stops_with_the_worker_is_down_without_a_warning()
+    static async Task<(WorkerMailbox Mailbox, IReceiveEndpointObserver Endpoint, RecordingLogger<WorkerMailbox> Logger)> StartedMailboxAsync()
     {
         var logger = new RecordingLogger<WorkerMailbox>();
         var mailbox = new WorkerMailbox(new ManualTime(), logger);
-        IReceiveEndpointObserver endpoint = mailbox;
-        await endpoint.Ready(new EndpointStarted("mailbox"));
+        await ((IReceiveEndpointObserver)mailbox).Ready(new EndpointStarted("mailbox"));
+        return (mailbox, mailbox, logger);
+    }
+
+    [Fact]
+    public async Task A_mailbox_that_stops_with_the_worker_is_down_without_a_warning()
+    {
+        var (mailbox, endpoint, logger) = await StartedMailboxAsync();
 
         await endpoint.Stopping(null!);
         // The transport's own end follows the stop; it is the same break, not a second one.
@@ -34,10 +39,7 @@ public sealed class EndpointStop_Specs
     [Fact]
     public async Task A_mailbox_whose_queue_is_lost_warns_that_it_is_down()
     {
-        var logger = new RecordingLogger<WorkerMailbox>();
-        var mailbox = new WorkerMailbox(new ManualTime(), logger);
-        IReceiveEndpointObserver endpoint = mailbox;
-        await endpoint.Ready(new EndpointStarted("mailbox"));
+        var (mailbox, endpoint, logger) = await StartedMailboxAsync();
 
         await endpoint.Faulted(null!);
 
